@@ -1,0 +1,35 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.context import ApiContext
+from api.problems import install_problem_handlers
+from api.routes import health, jobs
+from shared.settings import Settings
+
+DESCRIPTION = """Asynchronous OCR for scanned documents.
+
+Authenticate with `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Errors are
+`application/problem+json` documents with a stable `code`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API; settings are read from the environment when not given."""
+    context = ApiContext.build(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.close()
+
+    app = FastAPI(title="quire", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.quire = context
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app

@@ -1,0 +1,92 @@
+"""FastAPI dependencies: settings, DB session, store, queue producer and the caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.context import ApiContext
+from shared.apikeys import hash_key
+from shared.db.models import ApiKey, Tenant
+from shared.db.session import transaction
+from shared.errors import Unauthorized
+from shared.settings import Settings
+from shared.storage import ObjectStore
+
+bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.quire
+    return context
+
+
+ContextDep = Annotated[ApiContext, Depends(get_context)]
+
+
+def get_settings(context: ContextDep) -> Settings:
+    return context.settings
+
+
+def get_sessions(context: ContextDep) -> sessionmaker[Session]:
+    return context.sessions
+
+
+def get_store(context: ContextDep) -> ObjectStore:
+    return context.store
+
+
+def get_producer(context: ContextDep) -> Celery:
+    return context.producer
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+ProducerDep = Annotated[Celery, Depends(get_producer)]
+
+
+def get_session(sessions: SessionsDep) -> Iterator[Session]:
+    """One transaction per request, committed when the route returns without error."""
+    with transaction(sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def presented_key(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    header_key: Annotated[str | None, Security(api_key_scheme)],
+) -> str:
+    """The API key from ``Authorization: Bearer`` or ``X-API-Key``."""
+    key = bearer.credentials if bearer is not None else header_key
+    if not key:
+        raise Unauthorized("send your API key as 'Authorization: Bearer <key>' or 'X-API-Key'")
+    return key
+
+
+def current_tenant(
+    key: Annotated[str, Depends(presented_key)], settings: SettingsDep, sessions: SessionsDep
+) -> Tenant:
+    """The tenant that owns the presented key; unknown or revoked keys are refused."""
+    digest = hash_key(key, settings.secret_key)
+    with transaction(sessions) as session:
+        tenant = session.scalar(
+            select(Tenant)
+            .join(ApiKey, ApiKey.tenant_id == Tenant.id)
+            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+        )
+    if tenant is None:
+        raise Unauthorized("the API key is not valid")
+    return tenant
+
+
+CurrentTenant = Annotated[Tenant, Depends(current_tenant)]

@@ -1,0 +1,131 @@
+"""``/v1/jobs``: submit a file, poll its job, fetch its result."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import CurrentTenant, ProducerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
+from api.multipart_stream import FormLimits, receive_form
+from api.submission import check_upload, create_job, parse_options
+from shared.db.models import Job, JobStatus, Page, Tenant
+from shared.errors import NotFound
+from shared.results import build_result, render_text
+from shared.schemas import ErrorInfo, JobOut, ProblemOut, ResultOut
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
+    for status in (400, 401, 404, 413, 415, 422, 503)
+}
+
+SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "PNG, JPEG, TIFF, WebP, BMP, GIF or PDF"},
+                        "priority": {"type": "string", "enum": ["interactive", "bulk"]},
+                        "callback_url": {"type": "string", "format": "uri"},
+                        "metadata": {"type": "string", "description": "a JSON object"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def job_out(job: Job) -> JobOut:
+    """The public view of a job row."""
+    error = ErrorInfo(code=job.error_code, message=job.error_message or "") if (
+        job.error_code
+    ) else None
+    return JobOut(
+        id=job.id, status=job.status, priority=job.priority, filename=job.filename,
+        media_type=job.media_type, pages_total=job.pages_total, pages_done=job.pages_done,
+        pages_failed=job.pages_failed, error=error, batch_id=job.batch_id,
+        metadata=job.metadata_, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+def owned_job(session: Session, tenant: Tenant, job_id: str) -> Job:
+    """The tenant's job; another tenant's job is reported as missing, not forbidden."""
+    job = session.get(Job, job_id)
+    if job is None or job.tenant_id != tenant.id:
+        raise NotFound(f"no job {job_id!r}")
+    return job
+
+
+def _poll_headers(response: Response, job: Job, settings: SettingsDep) -> None:
+    if not JobStatus(job.status).terminal:
+        response.headers["Retry-After"] = str(settings.poll_retry_after_seconds)
+
+
+@router.post(
+    "", status_code=202, response_model=JobOut, responses=PROBLEMS, openapi_extra=SUBMIT_BODY,
+    summary="Submit an image for OCR",
+)
+async def submit_job(
+    request: Request, response: Response, tenant: CurrentTenant, settings: SettingsDep,
+    store: StoreDep, sessions: SessionsDep, producer: ProducerDep,
+) -> JobOut:
+    """Upload one file (multipart field `file`); the job is processed asynchronously."""
+    form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
+    try:
+        options = parse_options(form.fields)
+        upload = form.file
+        kind = await run_in_threadpool(check_upload, upload, settings)
+        assert upload is not None
+        job = await run_in_threadpool(
+            lambda: create_job(tenant=tenant, upload=upload, kind=kind, options=options,
+                               store=store, sessions=sessions, producer=producer)
+        )
+    finally:
+        form.close()
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    _poll_headers(response, job, settings)
+    return job_out(job)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=PROBLEMS, summary="Get a job")
+def get_job(
+    job_id: str, response: Response, tenant: CurrentTenant, session: SessionDep,
+    settings: SettingsDep,
+) -> JobOut:
+    """The job's status and page counts; `Retry-After` is set while it is not finished."""
+    job = owned_job(session, tenant, job_id)
+    _poll_headers(response, job, settings)
+    return job_out(job)
+
+
+@router.get(
+    "/{job_id}/result", response_model=ResultOut, responses=PROBLEMS, summary="Get a result",
+)
+def get_result(
+    job_id: str, response: Response, tenant: CurrentTenant, session: SessionDep,
+    settings: SettingsDep,
+    format: Annotated[Literal["json", "txt"], Query(description="json or txt")] = "json",
+) -> ResultOut | PlainTextResponse:
+    """The recognized text; pages appear as they finish, so it can be read while running."""
+    job = owned_job(session, tenant, job_id)
+    pages = session.scalars(select(Page).where(Page.job_id == job.id)).all()
+    result = build_result(job, pages)
+    if format == "txt":
+        headers = {} if JobStatus(job.status).terminal else {
+            "Retry-After": str(settings.poll_retry_after_seconds)}
+        return PlainTextResponse(render_text(result), headers=headers)
+    _poll_headers(response, job, settings)
+    return result

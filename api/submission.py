@@ -1,0 +1,147 @@
+"""Accept one uploaded file as a job: check it, store it, record it, enqueue it.
+
+The order keeps the store and the database consistent: the object is written first, the row
+second, the message last; if a later step fails the earlier ones are undone, so no object is
+left without a row and no row points at a missing object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.multipart_stream import ReceivedFile
+from shared import media
+from shared.celery_config import PRIORITY_BY_NAME
+from shared.db.models import Job, Priority, Tenant, new_id
+from shared.db.session import transaction
+from shared.errors import (
+    BrokerUnavailable,
+    EmptyUpload,
+    InvalidRequest,
+    UnsupportedMediaType,
+)
+from shared.imageinfo import inspect_image
+from shared.objectkeys import source_key
+from shared.queues import PREPARE_JOB, TASK_QUEUES, prepare_job_payload
+from shared.settings import Settings
+from shared.storage import ObjectStore
+
+log = logging.getLogger("quire.api")
+MAX_METADATA_BYTES = 16 * 1024
+MAX_CALLBACK_URL = 2048
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    """The optional form fields of a submission."""
+
+    priority: Priority = Priority.INTERACTIVE
+    callback_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_options(fields: dict[str, str]) -> SubmitOptions:
+    """Validate the text fields of ``POST /v1/jobs``."""
+    unknown = set(fields) - {"priority", "callback_url", "metadata"}
+    if unknown:
+        raise InvalidRequest(f"unknown form fields: {', '.join(sorted(unknown))}")
+    try:
+        priority = Priority(fields.get("priority") or Priority.INTERACTIVE)
+    except ValueError as e:
+        raise InvalidRequest("priority must be 'interactive' or 'bulk'") from e
+    return SubmitOptions(priority, _callback_url(fields.get("callback_url")),
+                         _metadata(fields.get("metadata")))
+
+
+def _callback_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if len(value) > MAX_CALLBACK_URL or not value.startswith(("https://", "http://")):
+        raise InvalidRequest("callback_url must be an http(s) URL of at most 2048 characters")
+    return value
+
+
+def _metadata(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    if len(value.encode()) > MAX_METADATA_BYTES:
+        raise InvalidRequest(f"metadata exceeds {MAX_METADATA_BYTES} bytes")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise InvalidRequest(f"metadata is not valid JSON: {e.msg}") from e
+    if not isinstance(parsed, dict):
+        raise InvalidRequest("metadata must be a JSON object")
+    return parsed
+
+
+def check_upload(upload: ReceivedFile | None, settings: Settings) -> media.MediaType:
+    """The upload's type from its magic bytes; raster images also get a header check."""
+    if upload is None:
+        raise InvalidRequest("the form has no 'file' part")
+    if upload.size == 0:
+        raise EmptyUpload("the uploaded file is empty")
+    kind = media.sniff(upload.head)
+    if kind is None:
+        accepted = ", ".join(m.mime for m in media.ACCEPTED)
+        raise UnsupportedMediaType(f"the file is not a supported type ({accepted})")
+    if kind.raster:
+        inspect_image(upload.spool, settings.max_image_pixels)
+        upload.spool.seek(0)
+    return kind
+
+
+def create_job(
+    *,
+    tenant: Tenant,
+    upload: ReceivedFile,
+    kind: media.MediaType,
+    options: SubmitOptions,
+    store: ObjectStore,
+    sessions: sessionmaker[Session],
+    producer: Celery,
+) -> Job:
+    """Store the upload, insert the job row and enqueue its preparation."""
+    job_id = new_id()
+    key = source_key(tenant.id, job_id, kind.extension)
+    store.put_stream(key, upload.spool, kind.mime)
+    try:
+        with transaction(sessions) as session:
+            job = Job(
+                id=job_id, tenant_id=tenant.id, priority=options.priority.value,
+                source_key=key, media_type=kind.mime, filename=upload.filename[:512],
+                size_bytes=upload.size, metadata_=options.metadata,
+                callback_url=options.callback_url,
+            )
+            session.add(job)
+    except BaseException:
+        store.delete(key)
+        raise
+    try:
+        enqueue_prepare(producer, job)
+    except BrokerUnavailable:
+        with transaction(sessions) as session:
+            session.delete(session.get(Job, job_id))
+        store.delete(key)
+        raise
+    return job
+
+
+def enqueue_prepare(producer: Celery, job: Job) -> None:
+    """Send ``prepare_job`` for a committed job row."""
+    try:
+        producer.send_task(
+            PREPARE_JOB, kwargs=prepare_job_payload(job.id), queue=TASK_QUEUES[PREPARE_JOB],
+            priority=PRIORITY_BY_NAME[job.priority],
+        )
+    except (KombuOperationalError, RedisError, OSError) as e:
+        log.warning("enqueue of job %s failed: %s", job.id, e)
+        raise BrokerUnavailable("the job queue is unavailable; try again shortly") from e

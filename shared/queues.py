@@ -1,0 +1,24 @@
+"""Queue and task names shared by the API (producer) and the workers (consumers)."""
+
+from __future__ import annotations
+
+CPU_QUEUE = "cpu"
+GPU_QUEUE = "gpu"
+
+PREPARE_JOB = "quire.prepare_job"
+OCR_PAGE = "quire.ocr_page"
+
+TASK_QUEUES = {PREPARE_JOB: CPU_QUEUE, OCR_PAGE: GPU_QUEUE}
+
+# Task payloads are small, versioned JSON: ids only, never bytes or ORM objects.
+PAYLOAD_VERSION = 1
+
+
+def prepare_job_payload(job_id: str) -> dict[str, object]:
+    """Arguments of ``prepare_job``."""
+    return {"v": PAYLOAD_VERSION, "job_id": job_id}
+
+
+def ocr_page_payload(job_id: str, page_index: int) -> dict[str, object]:
+    """Arguments of ``ocr_page``."""
+    return {"v": PAYLOAD_VERSION, "job_id": job_id, "page_index": page_index}

@@ -1,0 +1,124 @@
+"""One typed settings object per process, read from ``QUIRE_*`` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+MIN_SECRET_KEY_LENGTH = 32
+# Redis visibility timeout must outlast the longest task, or a slow page is handed to a
+# second worker while the first still runs it.
+VISIBILITY_TIMEOUT_FACTOR = 3
+
+
+class Mode(StrEnum):
+    """Where the process runs; ``local`` allows embedded, insecure defaults."""
+
+    LOCAL = "local"
+    PRODUCTION = "production"
+
+
+class StoreBackend(StrEnum):
+    """Object store implementation, chosen by name."""
+
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class Settings(BaseSettings):
+    """Settings shared by the API, the workers and the CLI.
+
+    Build it once at process start (``Settings()``) and pass it down; nothing reads the
+    environment at import time.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QUIRE_", env_file=None, extra="ignore")
+
+    mode: Mode = Mode.LOCAL
+    data_dir: Path = Field(Path(".quire"), description="Local state: SQLite file, objects, keys.")
+    secret_key: str = Field(DEV_SECRET_KEY, description="Pepper for API key hashes.")
+
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir.")
+    redis_url: str | None = Field(None, description="Celery broker; `quire run` embeds one.")
+
+    store_backend: StoreBackend = StoreBackend.LOCAL
+    store_dir: Path | None = Field(None, description="Local store root; data_dir/objects.")
+    s3_bucket: str = "quire"
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_multipart_threshold_mb: int = Field(16, ge=5)
+
+    max_upload_mb: int = Field(50, ge=1)
+    max_image_pixels: int = Field(100_000_000, ge=1_000_000)
+
+    engine: str = "ppocr"
+    ppocr_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0)
+    ppocr_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+
+    task_soft_time_limit: int = Field(240, ge=1)
+    task_time_limit: int = Field(300, ge=2)
+    visibility_timeout: int | None = Field(None, description="Defaults to 3x task_time_limit.")
+    max_attempts: int = Field(3, ge=1)
+    retry_backoff_seconds: float = Field(2.0, gt=0)
+    worker_soft_shutdown_seconds: float = Field(60.0, ge=0)
+
+    poll_retry_after_seconds: int = Field(2, ge=1)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError("QUIRE_TASK_SOFT_TIME_LIMIT must be below QUIRE_TASK_TIME_LIMIT")
+        minimum = VISIBILITY_TIMEOUT_FACTOR * self.task_time_limit
+        if self.visibility_timeout is not None and self.visibility_timeout < minimum:
+            raise ValueError(f"QUIRE_VISIBILITY_TIMEOUT must be >= {minimum} (3x time limit)")
+        if self.mode is Mode.PRODUCTION:
+            self._refuse_unsafe_defaults()
+        return self
+
+    def _refuse_unsafe_defaults(self) -> None:
+        problems = []
+        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"QUIRE_SECRET_KEY must be set to {MIN_SECRET_KEY_LENGTH}+ chars")
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            problems.append("QUIRE_DATABASE_URL must point at PostgreSQL")
+        if not self.redis_url:
+            problems.append("QUIRE_REDIS_URL must be set (no embedded Redis)")
+        if self.store_backend is not StoreBackend.S3:
+            problems.append("QUIRE_STORE_BACKEND must be s3")
+        if problems:
+            raise ValueError("unsafe settings for production mode: " + "; ".join(problems))
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or a SQLite file under ``data_dir``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'quire.db').resolve()}"
+
+    @property
+    def effective_store_dir(self) -> Path:
+        """Root folder of the local object store."""
+        return (self.store_dir or self.data_dir / "objects").resolve()
+
+    @property
+    def effective_visibility_timeout(self) -> int:
+        """Seconds before Redis hands an unacknowledged message to another worker."""
+        return self.visibility_timeout or VISIBILITY_TIMEOUT_FACTOR * self.task_time_limit
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """Upload size limit in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def broker_url(self) -> str:
+        """The Redis URL Celery talks to; required once a process needs the broker."""
+        if not self.redis_url:
+            raise RuntimeError("QUIRE_REDIS_URL is not set; `quire run` starts an embedded Redis")
+        return self.redis_url

@@ -1,0 +1,110 @@
+"""Object store on any S3 API (AWS, moto, seaweedfs), through boto3."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import ObjectMissing, StoreUnavailable
+from shared.storage.base import validate_key
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+DELETE_BATCH = 1000
+
+
+class S3ObjectStore:
+    """Objects live in one bucket under an optional prefix; big uploads go multipart."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "", multipart_mb: int = 16):
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.transfer = TransferConfig(
+            multipart_threshold=multipart_mb * 1024 * 1024,
+            multipart_chunksize=multipart_mb * 1024 * 1024,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3ObjectStore:
+        client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
+        )
+        return cls(client, settings.s3_bucket, settings.s3_prefix, settings.s3_multipart_threshold_mb)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str) -> None:
+        try:
+            self.client.upload_fileobj(
+                stream, self.bucket, self._key(key),
+                ExtraArgs={"ContentType": content_type}, Config=self.transfer,
+            )
+        except (BotoCoreError, ClientError) as e:
+            raise StoreUnavailable(f"S3 upload failed: {e}") from e
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.put_stream(key, io.BytesIO(data), content_type)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return bytes(response["Body"].read())
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
+                raise ObjectMissing(f"object {key!r} is missing") from e
+            raise StoreUnavailable(f"S3 read failed: {e}") from e
+        except BotoCoreError as e:
+            raise StoreUnavailable(f"S3 read failed: {e}") from e
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
+                return False
+            raise StoreUnavailable(f"S3 head failed: {e}") from e
+        except BotoCoreError as e:
+            raise StoreUnavailable(f"S3 head failed: {e}") from e
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as e:
+            raise StoreUnavailable(f"S3 delete failed: {e}") from e
+
+    def delete_prefix(self, prefix: str) -> int:
+        full = self._key(prefix.rstrip("/")) + "/"
+        removed = 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full, PaginationConfig={"PageSize": DELETE_BATCH}
+            )
+            for page in pages:
+                objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if objects:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})
+                    removed += len(objects)
+        except (BotoCoreError, ClientError) as e:
+            raise StoreUnavailable(f"S3 delete failed: {e}") from e
+        return removed
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as e:
+            raise StoreUnavailable(f"S3 bucket {self.bucket!r} is not reachable: {e}") from e

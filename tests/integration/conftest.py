@@ -1,0 +1,50 @@
+"""Fixtures for the integration layer: the API in-process over real DB, Redis and store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.settings import Settings
+from shared.tenancy import ensure_tenant, issue_api_key
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], database_url: str, redis_url: str
+             ) -> Settings:
+    return make_settings(database_url=database_url, redis_url=redis_url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def new_key(settings: Settings) -> Callable[[str], str]:
+    """Issue an API key for a tenant (created if new) directly in the database."""
+    engine = build_engine(settings.effective_database_url)
+    sessions = build_sessionmaker(engine)
+
+    def issue(tenant: str) -> str:
+        with transaction(sessions) as session:
+            return issue_api_key(session, ensure_tenant(session, tenant), settings.secret_key)
+
+    return issue
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,52 @@
+"""Build and run a quire Celery worker for the given queues."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from shared.celery_config import build_celery
+from shared.queues import GPU_QUEUE
+from shared.settings import Settings
+from worker.context import WorkerContext
+from worker.tasks import register_tasks
+
+log = logging.getLogger("quire.worker")
+
+
+def create_worker_app(settings: Settings) -> tuple[Celery, WorkerContext]:
+    """The Celery app with quire's tasks, and the context they run against."""
+    app = build_celery(settings, name="quire-worker")
+    ctx = WorkerContext.build(settings, producer=app)
+    register_tasks(app, ctx)
+    return app, ctx
+
+
+def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: str) -> None:
+    """Consume ``queues`` until stopped; a GPU-queue worker loads its engine before work.
+
+    With the prefork pool the engine is loaded in each child after the fork (models and
+    sessions must not be shared across a fork); with threads, once for the process.
+    """
+    app, ctx = create_worker_app(settings)
+    loads_engine = GPU_QUEUE in queues
+
+    def init_child(**_: object) -> None:
+        ctx.after_fork()
+        if loads_engine:
+            ctx.load_engine()
+
+    worker_process_init.connect(init_child, weak=False)
+    if loads_engine and pool != "prefork":
+        ctx.load_engine()
+    name = f"quire-{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"
+    log.info("worker %s consuming %s with %s x%d", name, queues, pool, concurrency)
+    app.worker_main([
+        "worker", "--queues", ",".join(queues), "--concurrency", str(concurrency),
+        "--pool", pool, "--hostname", name, "--loglevel", settings.log_level,
+        "--without-gossip", "--without-mingle",
+    ])

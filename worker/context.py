@@ -1,0 +1,53 @@
+"""Per-process resources of a worker, built once at start (the engine after fork)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from celery import Celery
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db.session import build_engine, build_sessionmaker
+from shared.imageinfo import configure_pillow
+from shared.settings import Settings
+from shared.storage import ObjectStore, build_store
+from worker.engines.base import OcrEngine
+from worker.engines.registry import build_engine as build_ocr_engine
+
+
+@dataclass
+class WorkerContext:
+    """What tasks need: settings, database, store, the producer and (GPU queue) the engine."""
+
+    settings: Settings
+    db: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    producer: Celery
+    _engine: OcrEngine | None = None
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, producer: Celery) -> WorkerContext:
+        configure_pillow(settings.max_image_pixels)
+        db = build_engine(settings.effective_database_url)
+        return cls(settings, db, build_sessionmaker(db), build_store(settings), producer)
+
+    @property
+    def engine(self) -> OcrEngine:
+        """The OCR engine, loaded on first use and kept for the life of the process."""
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = build_ocr_engine(self.settings)
+        return self._engine
+
+    def load_engine(self) -> None:
+        """Load the engine now (at process start) rather than on the first page."""
+        _ = self.engine
+
+    def after_fork(self) -> None:
+        """A forked child must not share the parent's database connections."""
+        self.db.dispose(close=False)

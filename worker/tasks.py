@@ -1,0 +1,82 @@
+"""The Celery tasks: thin wrappers that check the payload, run a step and apply the retry
+policy. The steps themselves (``prepare``, ``ocr_page``) know nothing of Celery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+
+from shared.db.session import transaction
+from shared.errors import AttemptsExhausted, QuireError
+from shared.queues import OCR_PAGE, PAYLOAD_VERSION, PREPARE_JOB
+from worker.context import WorkerContext
+from worker.job_state import fail_job, lock_job, note_page_error
+from worker.ocr_page import ocr_page
+from worker.prepare import prepare_job
+from worker.retry_policy import backoff_seconds, is_retryable
+
+log = logging.getLogger("quire.worker")
+Step = Callable[[WorkerContext], None]
+OnGiveUp = Callable[[WorkerContext, BaseException], None]
+OnRetry = Callable[[WorkerContext, BaseException], None]
+
+
+def run_step(task: Task, ctx: WorkerContext, version: int, step: Step,
+             on_retry: OnRetry | None = None, on_give_up: OnGiveUp | None = None) -> None:
+    """Run one step under the queue's retry policy."""
+    if version != PAYLOAD_VERSION:
+        log.error("%s: unknown payload version %r; message dropped", task.name, version)
+        return
+    try:
+        step(ctx)
+    except Exception as e:
+        retries = task.request.retries
+        if not is_retryable(e):
+            log.exception("%s failed without retry", task.name)
+            return
+        if on_give_up is not None and retries + 1 >= ctx.settings.max_attempts:
+            log.error("%s: giving up after %d attempts: %s", task.name, retries + 1, e)
+            _quietly(on_give_up, ctx, e)
+            return
+        if on_retry is not None:
+            _quietly(on_retry, ctx, e)
+        delay = backoff_seconds(retries + 1, ctx.settings.retry_backoff_seconds)
+        log.warning("%s: retry in %.1fs after %s: %s", task.name, delay, type(e).__name__, e)
+        raise task.retry(exc=e, countdown=delay, max_retries=None) from e
+
+
+def _quietly(callback: Callable[[WorkerContext, BaseException], None], ctx: WorkerContext,
+             error: BaseException) -> None:
+    try:
+        callback(ctx, error)
+    except QuireError as e:  # the database may be the thing that is down
+        log.warning("could not record the error: %s", e)
+
+
+def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
+    """Define quire's tasks on ``app``; they run against ``ctx``."""
+
+    @app.task(name=PREPARE_JOB, bind=True)
+    def prepare_job_task(self: Task, v: int, job_id: str) -> None:
+        def give_up(c: WorkerContext, e: BaseException) -> None:
+            with transaction(c.sessions) as session:
+                job = lock_job(session, job_id)
+                if job is not None:
+                    fail_job(job, AttemptsExhausted(f"preparing the job failed: {e}"))
+
+        run_step(self, ctx, v, lambda c: prepare_job(c, job_id), on_give_up=give_up)
+
+    @app.task(name=OCR_PAGE, bind=True)
+    def ocr_page_task(self: Task, v: int, job_id: str, page_index: int) -> None:
+        # Attempts are counted in the database when the page is claimed, so the page is
+        # dead-lettered there; Celery's own retry count is not the limit.
+        def remember(c: WorkerContext, e: BaseException) -> None:
+            with transaction(c.sessions) as session:
+                note_page_error(session, job_id, page_index, f"{type(e).__name__}: {e}")
+
+        run_step(self, ctx, v, lambda c: ocr_page(c, job_id, page_index), on_retry=remember)
+
+    return {PREPARE_JOB: prepare_job_task, OCR_PAGE: ocr_page_task}
