@@ -1,0 +1,203 @@
+"""prepare_job and ocr_page against real databases, Redis and a local store (fake engine)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import redis
+from PIL import Image
+from sqlalchemy import select
+
+from shared.celery_config import build_celery
+from shared.db.models import Job, Page
+from shared.db.session import transaction
+from shared.objectkeys import source_key
+from shared.settings import Settings
+from shared.tenancy import ensure_tenant
+from tests.fakes import fake_engine, striped_page
+from tests.integration.test_api_jobs import queued_messages
+from worker.context import WorkerContext
+from worker.ocr_page import ocr_page
+from worker.prepare import prepare_job
+
+pytestmark = pytest.mark.integration
+
+
+def encode(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[WorkerContext]:
+    context = WorkerContext.build(settings, producer=build_celery(settings))
+    context._engine = fake_engine()
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+def make_job(ctx: WorkerContext) -> Callable[..., str]:
+    """Insert a queued job whose source object holds ``data``."""
+
+    def create(data: bytes, mime: str = "image/png", ext: str = "png") -> str:
+        with transaction(ctx.sessions) as session:
+            tenant = ensure_tenant(session, "worker-tests")
+            job = Job(tenant_id=tenant.id, source_key="pending", media_type=mime)
+            session.add(job)
+            session.flush()
+            job.source_key = source_key(tenant.id, job.id, ext)
+            job_id, key = job.id, job.source_key
+        ctx.store.put_bytes(key, data, mime)
+        return job_id
+
+    return create
+
+
+def load(ctx: WorkerContext, job_id: str) -> tuple[Job, list[Page]]:
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        pages = list(session.scalars(select(Page).where(Page.job_id == job_id)
+                                     .order_by(Page.index)))
+        return job, pages
+
+
+def test_prepare_creates_one_page_and_enqueues_it(
+    ctx: WorkerContext, make_job: Callable[..., str], redis_client: redis.Redis,
+) -> None:
+    job_id = make_job(encode(striped_page([20])))
+    prepare_job(ctx, job_id)
+    prepare_job(ctx, job_id)  # a redelivered prepare creates no second page
+    job, pages = load(ctx, job_id)
+    assert job.pages_total == 1 and len(pages) == 1
+    assert pages[0].image_key == job.source_key
+    messages = queued_messages(redis_client, "gpu")
+    assert {m["headers"]["task"] for m in messages} == {"quire.ocr_page"}
+
+
+@pytest.mark.parametrize(
+    ("data", "mime", "ext"),
+    [
+        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", "application/pdf",
+         "pdf"),
+        (None, "image/tiff", "tif"),
+    ],
+    ids=["pdf", "multi-frame-tiff"],
+)
+def test_multipage_documents_fail_cleanly(
+    ctx: WorkerContext, make_job: Callable[..., str], data: bytes | None, mime: str, ext: str,
+) -> None:
+    if data is None:
+        frames = [Image.fromarray(striped_page([20])) for _ in range(3)]
+        out = io.BytesIO()
+        frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
+        data = out.getvalue()
+    job_id = make_job(data, mime, ext)
+    prepare_job(ctx, job_id)
+    job, pages = load(ctx, job_id)
+    assert job.status == "failed"
+    assert job.error_code == "multipage_not_supported"
+    assert job.finished_at is not None
+    assert pages == []
+
+
+def test_ocr_page_writes_result_and_finishes_job(
+    ctx: WorkerContext, make_job: Callable[..., str]
+) -> None:
+    job_id = make_job(encode(striped_page([20, 30])))
+    prepare_job(ctx, job_id)
+    ocr_page(ctx, job_id, 0)
+    job, pages = load(ctx, job_id)
+    assert job.status == "succeeded"
+    assert (job.pages_done, job.pages_failed) == (1, 0)
+    assert job.started_at is not None and job.finished_at is not None
+    page = pages[0]
+    assert page.text == "line 200x20\nline 200x30"
+    assert page.lines is not None and [line["bbox"] for line in page.lines] == [
+        [0, 10, 200, 30], [0, 40, 200, 70]]
+    assert page.model == "fake-det+fake-rec"
+    assert page.attempts == 1
+
+
+def test_page_task_run_twice_leaves_one_result(
+    ctx: WorkerContext, make_job: Callable[..., str]
+) -> None:
+    job_id = make_job(encode(striped_page([20])))
+    prepare_job(ctx, job_id)
+    ocr_page(ctx, job_id, 0)
+    first_job, first_pages = load(ctx, job_id)
+    ocr_page(ctx, job_id, 0)  # a redelivered message
+    job, pages = load(ctx, job_id)
+    assert len(pages) == 1
+    assert pages[0].attempts == 1  # the second run was skipped before the engine
+    assert pages[0].finished_at == first_pages[0].finished_at
+    assert job.finished_at == first_job.finished_at
+    assert ctx.engine.recognizer.calls == [1]  # type: ignore[attr-defined]
+
+
+def test_truncated_image_fails_page_and_job_with_code(
+    ctx: WorkerContext, make_job: Callable[..., str]
+) -> None:
+    data = encode(striped_page([20] * 30, width=600))
+    job_id = make_job(data[: len(data) // 2])
+    prepare_job(ctx, job_id)
+    ocr_page(ctx, job_id, 0)
+    job, pages = load(ctx, job_id)
+    assert pages[0].status == "failed" and pages[0].error_code == "corrupt_image"
+    assert job.status == "failed" and job.error_code == "corrupt_image"
+    assert "page 0" in (job.error_message or "")
+
+
+def test_failing_engine_is_retried_then_dead_lettered(
+    ctx: WorkerContext, make_job: Callable[..., str]
+) -> None:
+    ctx._engine = fake_engine(poison_height=20)
+    job_id = make_job(encode(striped_page([20])))
+    prepare_job(ctx, job_id)
+    for _ in range(ctx.settings.max_attempts):
+        with pytest.raises(RuntimeError, match="injected"):
+            ocr_page(ctx, job_id, 0)
+    ocr_page(ctx, job_id, 0)  # the attempt past the limit dead-letters the page
+    job, pages = load(ctx, job_id)
+    assert pages[0].status == "failed"
+    assert pages[0].error_code == "attempts_exhausted"
+    assert job.status == "failed" and job.error_code == "attempts_exhausted"
+
+
+def test_concurrent_pages_finish_the_job_exactly_once(
+    ctx: WorkerContext, make_job: Callable[..., str]
+) -> None:
+    job_id = make_job(encode(striped_page([20])))
+    pages = 8
+    with transaction(ctx.sessions) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        for index in range(pages):
+            session.add(Page(job_id=job_id, index=index, image_key=job.source_key))
+        job.pages_total = pages
+    barrier = threading.Barrier(pages)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            ocr_page(ctx, job_id, index)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(pages)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    job, rows = load(ctx, job_id)
+    assert job.status == "succeeded"
+    assert job.pages_done == pages
+    assert all(r.status == "succeeded" for r in rows)
