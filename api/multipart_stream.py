@@ -95,7 +95,7 @@ class _FormCollector:
             if self.form.file is not None:
                 raise InvalidRequest(f"send one '{self.limits.file_field}' part only")
             name = (filename or b"").decode("utf-8", "replace")
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by ReceivedForm.close
             self.form.file = ReceivedFile(spool=spool, filename=name)
             self._to_file = True
         elif filename is not None:
@@ -150,7 +150,11 @@ def _boundary(request: Request) -> bytes:
 
 def _check_declared_length(request: Request, limits: FormLimits) -> None:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limits.max_file_bytes + MULTIPART_OVERHEAD:
+    if (
+        declared
+        and declared.isdigit()
+        and int(declared) > limits.max_file_bytes + MULTIPART_OVERHEAD
+    ):
         raise UploadTooLarge(
             f"the request declares {declared} bytes; the file limit is {limits.max_file_bytes}",
             limit_bytes=limits.max_file_bytes,

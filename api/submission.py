@@ -57,8 +57,9 @@ def parse_options(fields: dict[str, str]) -> SubmitOptions:
         priority = Priority(fields.get("priority") or Priority.INTERACTIVE)
     except ValueError as e:
         raise InvalidRequest("priority must be 'interactive' or 'bulk'") from e
-    return SubmitOptions(priority, _callback_url(fields.get("callback_url")),
-                         _metadata(fields.get("metadata")))
+    return SubmitOptions(
+        priority, _callback_url(fields.get("callback_url")), _metadata(fields.get("metadata"))
+    )
 
 
 def _callback_url(value: str | None) -> str | None:
@@ -116,9 +117,14 @@ def create_job(
     try:
         with transaction(sessions) as session:
             job = Job(
-                id=job_id, tenant_id=tenant.id, priority=options.priority.value,
-                source_key=key, media_type=kind.mime, filename=upload.filename[:512],
-                size_bytes=upload.size, metadata_=options.metadata,
+                id=job_id,
+                tenant_id=tenant.id,
+                priority=options.priority.value,
+                source_key=key,
+                media_type=kind.mime,
+                filename=upload.filename[:512],
+                size_bytes=upload.size,
+                metadata_=options.metadata,
                 callback_url=options.callback_url,
             )
             session.add(job)
@@ -139,7 +145,9 @@ def enqueue_prepare(producer: Celery, job: Job) -> None:
     """Send ``prepare_job`` for a committed job row."""
     try:
         producer.send_task(
-            PREPARE_JOB, kwargs=prepare_job_payload(job.id), queue=TASK_QUEUES[PREPARE_JOB],
+            PREPARE_JOB,
+            kwargs=prepare_job_payload(job.id),
+            queue=TASK_QUEUES[PREPARE_JOB],
             priority=PRIORITY_BY_NAME[job.priority],
         )
     except (KombuOperationalError, RedisError, OSError) as e:

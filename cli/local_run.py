@@ -64,8 +64,7 @@ class Supervisor:
         if child.process is not None and child.process.poll() is None:
             return
         if child.process is not None:
-            log.warning("%s exited with code %s; restarting", child.name,
-                        child.process.returncode)
+            log.warning("%s exited with code %s; restarting", child.name, child.process.returncode)
             child.process, child.restarts = None, child.restarts + 1
             child.next_start = time.monotonic() + RESTART_DELAY_SECONDS
         if time.monotonic() >= child.next_start and not self.stopping:
@@ -106,8 +105,12 @@ def ensure_dev_key(settings: Settings, key_file: Path) -> str:
                 key = key_file.read_text().strip()
                 if key_is_valid(session, key, settings.secret_key):
                     return key
-            key = issue_api_key(session, ensure_tenant(session, "dev"), settings.secret_key,
-                                "dev key written by quire run")
+            key = issue_api_key(
+                session,
+                ensure_tenant(session, "dev"),
+                settings.secret_key,
+                "dev key written by quire run",
+            )
     finally:
         engine.dispose()
     key_file.write_text(key + "\n")
@@ -140,11 +143,14 @@ def run_local(settings: Settings, host: str, port: int) -> int:
     ensure_dev_key(settings, key_file)
 
     quire = [sys.executable, "-m", "cli.main"]
-    supervisor = Supervisor(env, [
-        Managed("api", [*quire, "api", "--host", host, "--port", str(port)]),
-        Managed("worker-cpu", [*quire, "worker", "--queues", "cpu", "--concurrency", "2"]),
-        Managed("worker-gpu", [*quire, "worker", "--queues", "gpu", "--concurrency", "1"]),
-    ])
+    supervisor = Supervisor(
+        env,
+        [
+            Managed("api", [*quire, "api", "--host", host, "--port", str(port)]),
+            Managed("worker-cpu", [*quire, "worker", "--queues", "cpu", "--concurrency", "2"]),
+            Managed("worker-gpu", [*quire, "worker", "--queues", "gpu", "--concurrency", "1"]),
+        ],
+    )
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
         supervisor.stopping = True
@@ -155,8 +161,9 @@ def run_local(settings: Settings, host: str, port: int) -> int:
         supervisor.start(child)
     base = f"http://{host}:{port}"
     if wait_until_healthy(f"{base}/healthz"):
-        log.info("quire is up: API %s (docs %s/docs); dev key in %s; Ctrl-C stops",
-                 base, base, key_file)
+        log.info(
+            "quire is up: API %s (docs %s/docs); dev key in %s; Ctrl-C stops", base, base, key_file
+        )
     try:
         supervisor.watch()
     finally:

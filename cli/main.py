@@ -57,8 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=10)
+        uvicorn.run(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=10,
+        )
         return 0
     if args.command == "worker":
         from worker.celery_app import run_worker
@@ -79,8 +84,9 @@ def _create_key(settings: Settings, tenant_name: str, label: str) -> int:
 
     engine = build_engine(settings.effective_database_url)
     with transaction(build_sessionmaker(engine)) as session:
-        key = issue_api_key(session, ensure_tenant(session, tenant_name), settings.secret_key,
-                            label)
+        key = issue_api_key(
+            session, ensure_tenant(session, tenant_name), settings.secret_key, label
+        )
     engine.dispose()
     print(key)
     return 0

@@ -26,15 +26,15 @@ class QuireError(Exception):
 
     def to_problem(self) -> dict[str, Any]:
         """The RFC 9457 problem body for this error."""
-        body: dict[str, Any] = {
+        # Extra fields never overwrite the standard members.
+        return {
+            **self.extra,
             "type": f"urn:quire:problem:{self.code}",
             "title": self.title,
             "status": self.http_status,
             "detail": self.message,
             "code": self.code,
         }
-        body.update(self.extra)
-        return body
 
 
 # --- client errors (4xx): the request is wrong, retrying it unchanged will not help ---

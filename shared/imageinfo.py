@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -31,7 +31,7 @@ def configure_pillow(max_pixels: int) -> None:
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
-def inspect_image(stream: BinaryIO, max_pixels: int) -> ImageInfo:
+def inspect_image(stream: IO[bytes], max_pixels: int) -> ImageInfo:
     """Read the header of an image; refuse what cannot be opened or is too large.
 
     Raises:

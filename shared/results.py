@@ -13,21 +13,31 @@ PAGE_SEPARATOR = "\n\f\n"  # form feed between pages, as pdftotext does
 def page_out(page: Page) -> PageOut:
     """One page of the result; pages not finished yet have no text."""
     lines = [LineOut(**line) for line in page.lines or []]
-    error = ErrorInfo(code=page.error_code, message=page.error_message or "") if (
-        page.status == PageStatus.FAILED and page.error_code
-    ) else None
+    error = (
+        ErrorInfo(code=page.error_code, message=page.error_message or "")
+        if (page.status == PageStatus.FAILED and page.error_code)
+        else None
+    )
     return PageOut(
-        index=page.index, width=page.width, height=page.height, status=page.status,
-        text=page.text or "", lines=lines, error=error,
+        index=page.index,
+        width=page.width,
+        height=page.height,
+        status=page.status,
+        text=page.text or "",
+        lines=lines,
+        error=error,
     )
 
 
 def build_result(job: Job, pages: Sequence[Page]) -> ResultOut:
     """The JSON result: every page in index order, finished or not."""
     outs = [page_out(p) for p in sorted(pages, key=lambda p: p.index)]
-    model = next((p.model for p in pages if p.model), None)
+    model = next((p.model for p in sorted(pages, key=lambda p: p.index) if p.model), None)
     return ResultOut(
-        job_id=job.id, status=job.status, text=PAGE_SEPARATOR.join(o.text for o in outs), model=model,
+        job_id=job.id,
+        status=job.status,
+        text=PAGE_SEPARATOR.join(o.text for o in outs),
+        model=model,
         pages=outs,
     )
 

@@ -22,15 +22,25 @@ def ensure_tenant(session: Session, name: str) -> Tenant:
 def issue_api_key(session: Session, tenant: Tenant, secret: str, label: str = "") -> str:
     """Create a key for ``tenant``; the plaintext is returned once and never stored."""
     key = generate_key()
-    session.add(ApiKey(tenant_id=tenant.id, key_hash=hash_key(key, secret),
-                       prefix=display_prefix(key), name=label))
+    session.add(
+        ApiKey(
+            tenant_id=tenant.id,
+            key_hash=hash_key(key, secret),
+            prefix=display_prefix(key),
+            name=label,
+        )
+    )
     session.flush()
     return key
 
 
 def key_is_valid(session: Session, key: str, secret: str) -> bool:
     """Whether ``key`` belongs to some tenant and is not revoked."""
-    return session.scalar(
-        select(ApiKey.id).where(ApiKey.key_hash == hash_key(key, secret),
-                                ApiKey.revoked_at.is_(None))
-    ) is not None
+    return (
+        session.scalar(
+            select(ApiKey.id).where(
+                ApiKey.key_hash == hash_key(key, secret), ApiKey.revoked_at.is_(None)
+            )
+        )
+        is not None
+    )

@@ -123,8 +123,13 @@ def s3_bucket(s3_endpoint: str) -> str:
     import boto3
 
     name = f"quire-{uuid.uuid4().hex[:10]}"
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     client.create_bucket(Bucket=name)
     return name
 
@@ -133,9 +138,12 @@ def s3_bucket(s3_endpoint: str) -> str:
 def s3_env(s3_endpoint: str, s3_bucket: str) -> dict[str, str]:
     """Settings (as environment variables) for an S3 store on the moto server."""
     return {
-        "QUIRE_STORE_BACKEND": "s3", "QUIRE_S3_ENDPOINT_URL": s3_endpoint,
-        "QUIRE_S3_BUCKET": s3_bucket, "QUIRE_S3_ACCESS_KEY_ID": "test",
-        "QUIRE_S3_SECRET_ACCESS_KEY": "test", "QUIRE_S3_REGION": "us-east-1",
+        "QUIRE_STORE_BACKEND": "s3",
+        "QUIRE_S3_ENDPOINT_URL": s3_endpoint,
+        "QUIRE_S3_BUCKET": s3_bucket,
+        "QUIRE_S3_ACCESS_KEY_ID": "test",
+        "QUIRE_S3_SECRET_ACCESS_KEY": "test",
+        "QUIRE_S3_REGION": "us-east-1",
     }
 
 
@@ -152,8 +160,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return build
 
 
-def text_image(lines: list[str], width: int = 900, line_height: int = 60,
-               fmt: str = "PNG") -> bytes:
+def text_image(
+    lines: list[str], width: int = 900, line_height: int = 60, fmt: str = "PNG"
+) -> bytes:
     """A synthetic page with one printed line of text per entry."""
     font = ImageFont.truetype(str(FONT), 36) if FONT.exists() else ImageFont.load_default()
     image = Image.new("RGB", (width, line_height * len(lines) + 40), "white")

@@ -62,6 +62,6 @@ def striped_page(heights: Sequence[int], width: int = 200, gap: int = 10) -> np.
     page = np.full((total, width, 3), 255, dtype=np.uint8)
     y = gap
     for h in heights:
-        page[y:y + h, 10:width - 10] = 0
+        page[y : y + h, 10 : width - 10] = 0
         y += h + gap
     return page

@@ -45,8 +45,20 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
         ctx.load_engine()
     name = f"quire-{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"
     log.info("worker %s consuming %s with %s x%d", name, queues, pool, concurrency)
-    app.worker_main([
-        "worker", "--queues", ",".join(queues), "--concurrency", str(concurrency),
-        "--pool", pool, "--hostname", name, "--loglevel", settings.log_level,
-        "--without-gossip", "--without-mingle",
-    ])
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            ",".join(queues),
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            pool,
+            "--hostname",
+            name,
+            "--loglevel",
+            settings.log_level,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )

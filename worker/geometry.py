@@ -22,16 +22,16 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     Tall results are rotated a quarter turn, since text lines are wider than high.
     """
     points = quad.astype(np.float32)
-    width = int(round(max(np.linalg.norm(points[0] - points[1]),
-                          np.linalg.norm(points[2] - points[3]))))
-    height = int(round(max(np.linalg.norm(points[0] - points[3]),
-                           np.linalg.norm(points[1] - points[2]))))
+    edges = np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1)  # top, right, ...
+    width = int(np.rint(max(edges[0], edges[2])))
+    height = int(np.rint(max(edges[1], edges[3])))
     if width < 1 or height < 1:
         return np.zeros((0, 0, 3), dtype=np.uint8)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(points, target)
-    crop = cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_CUBIC,
-                               borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpPerspective(
+        image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
     if height / width >= 1.5:
         crop = np.rot90(crop)
     return np.ascontiguousarray(crop)

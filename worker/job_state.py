@@ -52,8 +52,9 @@ def claim_page(session: Session, job_id: str, index: int, max_attempts: int) -> 
     page.attempts += 1
     if page.attempts > max_attempts:
         last = f" (last error: {page.error_message})" if page.error_message else ""
-        fail_page(session, job, page, AttemptsExhausted(
-            f"the page failed {max_attempts} times{last}"))
+        fail_page(
+            session, job, page, AttemptsExhausted(f"the page failed {max_attempts} times{last}")
+        )
         return None
     now = utcnow()
     page.status, page.started_at = PageStatus.RUNNING.value, now
@@ -131,8 +132,10 @@ def refresh_job(session: Session, job: Job) -> None:
     job.finished_at = utcnow()
     if failed:
         first = session.scalar(
-            select(Page).where(Page.job_id == job.id, Page.status == PageStatus.FAILED.value)
-            .order_by(Page.index).limit(1)
+            select(Page)
+            .where(Page.job_id == job.id, Page.status == PageStatus.FAILED.value)
+            .order_by(Page.index)
+            .limit(1)
         )
         if first is not None:
             job.error_code = first.error_code

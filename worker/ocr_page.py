@@ -36,5 +36,10 @@ def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
         return
     with transaction(ctx.sessions) as session:
         written = record_page_result(session, job_id, index, result, engine.name)
-    log.info("page %s/%s: %d lines%s", job_id, index, len(result.lines),
-             "" if written else " (already recorded)")
+    log.info(
+        "page %s/%s: %d lines%s",
+        job_id,
+        index,
+        len(result.lines),
+        "" if written else " (already recorded)",
+    )

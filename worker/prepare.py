@@ -45,8 +45,7 @@ def prepare_job(ctx: WorkerContext, job_id: str) -> None:
         priority = PRIORITY_BY_NAME[job.priority]
     if not has_pages:
         try:
-            check_single_page(ctx.store.get_bytes(source_key), mime,
-                              ctx.settings.max_image_pixels)
+            check_single_page(ctx.store.get_bytes(source_key), mime, ctx.settings.max_image_pixels)
         except QuireError as e:
             if e.retryable:
                 raise
@@ -72,11 +71,12 @@ def _create_pages(ctx: WorkerContext, job_id: str, image_keys: list[str]) -> Non
 def _enqueue_queued_pages(ctx: WorkerContext, job_id: str, priority: int) -> None:
     with transaction(ctx.sessions) as session:
         indexes = session.scalars(
-            select(Page.index).where(Page.job_id == job_id,
-                                     Page.status == PageStatus.QUEUED.value)
+            select(Page.index).where(Page.job_id == job_id, Page.status == PageStatus.QUEUED.value)
         ).all()
     for index in indexes:
         ctx.producer.send_task(
-            OCR_PAGE, kwargs=ocr_page_payload(job_id, index), queue=TASK_QUEUES[OCR_PAGE],
+            OCR_PAGE,
+            kwargs=ocr_page_payload(job_id, index),
+            queue=TASK_QUEUES[OCR_PAGE],
             priority=priority,
         )

@@ -16,12 +16,14 @@ def is_retryable(error: BaseException) -> bool:
     return True
 
 
-def backoff_seconds(attempt: int, base: float, jitter: float = 0.25,
-                    rand: random.Random | None = None) -> float:
+def backoff_seconds(
+    attempt: int, base: float, jitter: float = 0.25, rand: random.Random | None = None
+) -> float:
     """Exponential backoff with proportional jitter, capped at ``MAX_BACKOFF_SECONDS``.
 
     ``attempt`` counts from 1; attempt 1 waits about ``base`` seconds.
     """
-    delay = min(base * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
+    # The exponent is bounded so a huge attempt number cannot overflow a float.
+    delay = min(base * 2.0 ** min(max(attempt - 1, 0), 64), MAX_BACKOFF_SECONDS)
     spread = (rand or random).uniform(-jitter, jitter)
     return max(0.0, delay * (1 + spread))

@@ -24,8 +24,14 @@ OnGiveUp = Callable[[WorkerContext, BaseException], None]
 OnRetry = Callable[[WorkerContext, BaseException], None]
 
 
-def run_step(task: Task, ctx: WorkerContext, version: int, step: Step,
-             on_retry: OnRetry | None = None, on_give_up: OnGiveUp | None = None) -> None:
+def run_step(
+    task: Task,
+    ctx: WorkerContext,
+    version: int,
+    step: Step,
+    on_retry: OnRetry | None = None,
+    on_give_up: OnGiveUp | None = None,
+) -> None:
     """Run one step under the queue's retry policy."""
     if version != PAYLOAD_VERSION:
         log.error("%s: unknown payload version %r; message dropped", task.name, version)
@@ -48,8 +54,11 @@ def run_step(task: Task, ctx: WorkerContext, version: int, step: Step,
         raise task.retry(exc=e, countdown=delay, max_retries=None) from e
 
 
-def _quietly(callback: Callable[[WorkerContext, BaseException], None], ctx: WorkerContext,
-             error: BaseException) -> None:
+def _quietly(
+    callback: Callable[[WorkerContext, BaseException], None],
+    ctx: WorkerContext,
+    error: BaseException,
+) -> None:
     try:
         callback(ctx, error)
     except QuireError as e:  # the database may be the thing that is down

@@ -34,8 +34,11 @@ SUBMIT_BODY = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary",
-                                 "description": "PNG, JPEG, TIFF, WebP, BMP, GIF or PDF"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "PNG, JPEG, TIFF, WebP, BMP, GIF or PDF",
+                        },
                         "priority": {"type": "string", "enum": ["interactive", "bulk"]},
                         "callback_url": {"type": "string", "format": "uri"},
                         "metadata": {"type": "string", "description": "a JSON object"},
@@ -49,14 +52,25 @@ SUBMIT_BODY = {
 
 def job_out(job: Job) -> JobOut:
     """The public view of a job row."""
-    error = ErrorInfo(code=job.error_code, message=job.error_message or "") if (
-        job.error_code
-    ) else None
+    error = (
+        ErrorInfo(code=job.error_code, message=job.error_message or "")
+        if (job.error_code)
+        else None
+    )
     return JobOut(
-        id=job.id, status=job.status, priority=job.priority, filename=job.filename,
-        media_type=job.media_type, pages_total=job.pages_total, pages_done=job.pages_done,
-        pages_failed=job.pages_failed, error=error, batch_id=job.batch_id,
-        metadata=job.metadata_, created_at=job.created_at, started_at=job.started_at,
+        id=job.id,
+        status=job.status,
+        priority=job.priority,
+        filename=job.filename,
+        media_type=job.media_type,
+        pages_total=job.pages_total,
+        pages_done=job.pages_done,
+        pages_failed=job.pages_failed,
+        error=error,
+        batch_id=job.batch_id,
+        metadata=job.metadata_,
+        created_at=job.created_at,
+        started_at=job.started_at,
         finished_at=job.finished_at,
     )
 
@@ -75,12 +89,21 @@ def _poll_headers(response: Response, job: Job, settings: SettingsDep) -> None:
 
 
 @router.post(
-    "", status_code=202, response_model=JobOut, responses=PROBLEMS, openapi_extra=SUBMIT_BODY,
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses=PROBLEMS,
+    openapi_extra=SUBMIT_BODY,
     summary="Submit an image for OCR",
 )
 async def submit_job(
-    request: Request, response: Response, tenant: CurrentTenant, settings: SettingsDep,
-    store: StoreDep, sessions: SessionsDep, producer: ProducerDep,
+    request: Request,
+    response: Response,
+    tenant: CurrentTenant,
+    settings: SettingsDep,
+    store: StoreDep,
+    sessions: SessionsDep,
+    producer: ProducerDep,
 ) -> JobOut:
     """Upload one file (multipart field `file`); the job is processed asynchronously."""
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
@@ -90,8 +113,15 @@ async def submit_job(
         kind = await run_in_threadpool(check_upload, upload, settings)
         assert upload is not None
         job = await run_in_threadpool(
-            lambda: create_job(tenant=tenant, upload=upload, kind=kind, options=options,
-                               store=store, sessions=sessions, producer=producer)
+            lambda: create_job(
+                tenant=tenant,
+                upload=upload,
+                kind=kind,
+                options=options,
+                store=store,
+                sessions=sessions,
+                producer=producer,
+            )
         )
     finally:
         form.close()
@@ -102,7 +132,10 @@ async def submit_job(
 
 @router.get("/{job_id}", response_model=JobOut, responses=PROBLEMS, summary="Get a job")
 def get_job(
-    job_id: str, response: Response, tenant: CurrentTenant, session: SessionDep,
+    job_id: str,
+    response: Response,
+    tenant: CurrentTenant,
+    session: SessionDep,
     settings: SettingsDep,
 ) -> JobOut:
     """The job's status and page counts; `Retry-After` is set while it is not finished."""
@@ -112,10 +145,16 @@ def get_job(
 
 
 @router.get(
-    "/{job_id}/result", response_model=ResultOut, responses=PROBLEMS, summary="Get a result",
+    "/{job_id}/result",
+    response_model=ResultOut,
+    responses=PROBLEMS,
+    summary="Get a result",
 )
 def get_result(
-    job_id: str, response: Response, tenant: CurrentTenant, session: SessionDep,
+    job_id: str,
+    response: Response,
+    tenant: CurrentTenant,
+    session: SessionDep,
     settings: SettingsDep,
     format: Annotated[Literal["json", "txt"], Query(description="json or txt")] = "json",
 ) -> ResultOut | PlainTextResponse:
@@ -124,8 +163,11 @@ def get_result(
     pages = session.scalars(select(Page).where(Page.job_id == job.id)).all()
     result = build_result(job, pages)
     if format == "txt":
-        headers = {} if JobStatus(job.status).terminal else {
-            "Retry-After": str(settings.poll_retry_after_seconds)}
+        headers = (
+            {}
+            if JobStatus(job.status).terminal
+            else {"Retry-After": str(settings.poll_retry_after_seconds)}
+        )
         return PlainTextResponse(render_text(result), headers=headers)
     _poll_headers(response, job, settings)
     return result

@@ -8,9 +8,10 @@ from sqlalchemy import create_engine
 from shared.db.models import Base
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
-if not url:
+configured = config.get_main_option("sqlalchemy.url")
+if not configured:
     raise RuntimeError("run migrations through `quire db upgrade` (shared.db.migrate)")
+url: str = configured
 
 
 def run_offline() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -23,7 +23,7 @@ def validate_key(key: str) -> str:
 class ObjectStore(Protocol):
     """Where uploads and page images live; keys are ``/``-separated relative paths."""
 
-    def put_stream(self, key: str, stream: BinaryIO, content_type: str) -> None:
+    def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         """Store a readable binary stream under ``key`` without reading it whole."""
         ...
 

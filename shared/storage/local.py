@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from shared.errors import ObjectMissing, StoreUnavailable
 from shared.storage.base import validate_key
@@ -25,7 +25,7 @@ class LocalObjectStore:
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
 
-    def put_stream(self, key: str, stream: BinaryIO, content_type: str) -> None:
+    def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")

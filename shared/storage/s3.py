@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -42,16 +42,21 @@ class S3ObjectStore:
             aws_secret_access_key=settings.s3_secret_access_key,
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
         )
-        return cls(client, settings.s3_bucket, settings.s3_prefix, settings.s3_multipart_threshold_mb)
+        return cls(
+            client, settings.s3_bucket, settings.s3_prefix, settings.s3_multipart_threshold_mb
+        )
 
     def _key(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
-    def put_stream(self, key: str, stream: BinaryIO, content_type: str) -> None:
+    def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         try:
             self.client.upload_fileobj(
-                stream, self.bucket, self._key(key),
-                ExtraArgs={"ContentType": content_type}, Config=self.transfer,
+                stream,
+                self.bucket,
+                self._key(key),
+                ExtraArgs={"ContentType": content_type},
+                Config=self.transfer,
             )
         except (BotoCoreError, ClientError) as e:
             raise StoreUnavailable(f"S3 upload failed: {e}") from e

@@ -54,8 +54,14 @@ class Stack:
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen([*QUIRE, *args], env=self.env, cwd=REPO, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [*QUIRE, *args],
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs[name] = proc
         return proc
 
@@ -94,12 +100,14 @@ class Stack:
 
 
 @pytest.fixture
-def stack_env(tmp_path: Path, pg_database_url: str, redis_url: str, s3_env: dict[str, str]
-              ) -> dict[str, str]:
+def stack_env(
+    tmp_path: Path, pg_database_url: str, redis_url: str, s3_env: dict[str, str]
+) -> dict[str, str]:
     """Production-like settings: PostgreSQL, Redis, S3 (moto), short time limits."""
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("QUIRE_")},
-        **OFFLINE, **s3_env,
+        **OFFLINE,
+        **s3_env,
         "PYTHONUNBUFFERED": "1",
         "QUIRE_DATA_DIR": str(tmp_path / "data"),
         "QUIRE_DATABASE_URL": pg_database_url,

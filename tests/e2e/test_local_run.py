@@ -16,8 +16,9 @@ pytestmark = pytest.mark.e2e
 
 
 def children_of(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
-                         text=True, check=False)
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    )
     return [int(p) for p in out.stdout.split()]
 
 
@@ -38,8 +39,14 @@ def test_quire_run_processes_a_job_restarts_workers_and_stops_cleanly(
     env.update(OFFLINE, PYTHONUNBUFFERED="1", QUIRE_DATA_DIR=str(tmp_path / ".quire"))
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
-        run = subprocess.Popen([*QUIRE, "run", "--port", str(port)], env=env, cwd=REPO,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        run = subprocess.Popen(
+            [*QUIRE, "run", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         key_file = tmp_path / ".quire" / "dev-api-key"
@@ -49,8 +56,11 @@ def test_quire_run_processes_a_job_restarts_workers_and_stops_cleanly(
         assert (tmp_path / ".quire" / "quire.db").exists()  # SQLite on embedded defaults
 
         def submit() -> str:
-            response = httpx.post(f"{base}/v1/jobs", headers={"Authorization": f"Bearer {key}"},
-                                  files={"file": ("crom.png", crom_png, "image/png")})
+            response = httpx.post(
+                f"{base}/v1/jobs",
+                headers={"Authorization": f"Bearer {key}"},
+                files={"file": ("crom.png", crom_png, "image/png")},
+            )
             assert response.status_code == 202, response.text
             return str(response.json()["id"])
 
@@ -58,8 +68,9 @@ def test_quire_run_processes_a_job_restarts_workers_and_stops_cleanly(
         assert first["status"] == "succeeded"
 
         # A worker that dies is started again, and work goes on.
-        workers = [p for p in children_of(run.pid)
-                   if b"worker" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        workers = [
+            p for p in children_of(run.pid) if b"worker" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
         assert len(workers) == 2
         os.killpg(workers[0], signal.SIGKILL)
         wait_for(lambda: b"restarting" in log_path.read_bytes(), 30, "the restart")

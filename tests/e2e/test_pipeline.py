@@ -16,8 +16,12 @@ SENTENCE = "Covfefe is a perfectly cromulent word."
 
 
 def submit(stack: Stack, key: str, data: bytes, name: str = "crom.png") -> dict:
-    response = httpx.post(f"{stack.url}/v1/jobs", headers={"Authorization": f"Bearer {key}"},
-                          files={"file": (name, data, "image/png")}, timeout=30)
+    response = httpx.post(
+        f"{stack.url}/v1/jobs",
+        headers={"Authorization": f"Bearer {key}"},
+        files={"file": (name, data, "image/png")},
+        timeout=30,
+    )
     assert response.status_code == 202, response.text
     return dict(response.json())
 
@@ -47,9 +51,13 @@ def test_image_goes_through_the_whole_pipeline(
     txt = httpx.get(f"{stack.url}/v1/jobs/{job['id']}/result?format=txt", headers=headers)
     assert txt.text.strip() == SENTENCE
 
-    s3 = boto3.client("s3", endpoint_url=s3_env["QUIRE_S3_ENDPOINT_URL"],
-                      region_name="us-east-1", aws_access_key_id="test",
-                      aws_secret_access_key="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_env["QUIRE_S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_env["QUIRE_S3_BUCKET"])["Contents"]]
     assert keys == [k for k in keys if k.startswith("tenants/")] and len(keys) == 1
 
@@ -80,10 +88,12 @@ def test_corrupt_image_becomes_failed_job_and_workers_keep_serving(
     stack.start_worker("cpu")
     stack.start_worker("gpu")
     truncated = crom_png[: len(crom_png) // 2]
-    bad = poll_job(stack.url, api_key, submit(stack, api_key, truncated)["id"],
-                   {"succeeded", "failed"})
+    bad = poll_job(
+        stack.url, api_key, submit(stack, api_key, truncated)["id"], {"succeeded", "failed"}
+    )
     assert bad["status"] == "failed"
     assert bad["error"]["code"] == "corrupt_image"
-    good = poll_job(stack.url, api_key, submit(stack, api_key, crom_png)["id"],
-                    {"succeeded", "failed"})
+    good = poll_job(
+        stack.url, api_key, submit(stack, api_key, crom_png)["id"], {"succeeded", "failed"}
+    )
     assert good["status"] == "succeeded"

@@ -15,8 +15,7 @@ from shared.tenancy import ensure_tenant, issue_api_key
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings], database_url: str, redis_url: str
-             ) -> Settings:
+def settings(make_settings: Callable[..., Settings], database_url: str, redis_url: str) -> Settings:
     return make_settings(database_url=database_url, redis_url=redis_url)
 
 

@@ -43,12 +43,15 @@ def job_count(settings: Settings) -> int:
 
 
 def test_submit_stores_records_and_enqueues(
-    client: TestClient, new_key: Callable[[str], str], redis_client: redis.Redis,
+    client: TestClient,
+    new_key: Callable[[str], str],
+    redis_client: redis.Redis,
     settings: Settings,
 ) -> None:
     key = new_key(f"t-{uuid.uuid4().hex[:6]}")
     response = client.post(
-        "/v1/jobs", headers=auth(key),
+        "/v1/jobs",
+        headers=auth(key),
         files={"file": ("scan.bin", png(), "application/octet-stream")},
         data={"metadata": json.dumps({"shelf": "A3"}), "priority": "bulk"},
     )
@@ -72,21 +75,28 @@ def test_submit_stores_records_and_enqueues(
     assert polled.headers["retry-after"] == "2"
     result = client.get(f"/v1/jobs/{job['id']}/result", headers=auth(key))
     assert result.status_code == 200
-    assert result.json() == {"job_id": job["id"], "status": "queued", "text": "",
-                             "model": None, "pages": []}
+    assert result.json() == {
+        "job_id": job["id"],
+        "status": "queued",
+        "text": "",
+        "model": None,
+        "pages": [],
+    }
 
 
 def test_x_api_key_header_is_accepted(client: TestClient, new_key: Callable[[str], str]) -> None:
     key = new_key("xkey")
-    response = client.post("/v1/jobs", headers={"X-API-Key": key},
-                           files={"file": ("a.png", png(), "image/png")})
+    response = client.post(
+        "/v1/jobs", headers={"X-API-Key": key}, files={"file": ("a.png", png(), "image/png")}
+    )
     assert response.status_code == 202
 
 
 def test_tenant_isolation(client: TestClient, new_key: Callable[[str], str]) -> None:
     alice, bob = new_key("alice"), new_key("bob")
-    job_id = client.post("/v1/jobs", headers=auth(alice),
-                         files={"file": ("a.png", png(), "image/png")}).json()["id"]
+    job_id = client.post(
+        "/v1/jobs", headers=auth(alice), files={"file": ("a.png", png(), "image/png")}
+    ).json()["id"]
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/result"):
         assert client.get(path, headers=auth(alice)).status_code == 200
         other = client.get(path, headers=auth(bob))
@@ -96,8 +106,12 @@ def test_tenant_isolation(client: TestClient, new_key: Callable[[str], str]) -> 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer qk_not-a-real-key"}, {"X-API-Key": "nope"},
-     {"Authorization": "Basic dXNlcjpwYXNz"}],
+    [
+        {},
+        {"Authorization": "Bearer qk_not-a-real-key"},
+        {"X-API-Key": "nope"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+    ],
     ids=["missing", "bad-bearer", "bad-x-api-key", "wrong-scheme"],
 )
 def test_bad_or_missing_key_is_401(client: TestClient, headers: dict[str, str]) -> None:
@@ -134,13 +148,19 @@ def _bomb_png() -> bytes:
     ids=["empty", "text", "zip", "corrupt-png-header", "decompression-bomb"],
 )
 def test_bad_uploads_are_refused_and_leave_nothing(
-    client: TestClient, new_key: Callable[[str], str], settings: Settings,
-    redis_client: redis.Redis, content: bytes | None, status: int, code: str,
+    client: TestClient,
+    new_key: Callable[[str], str],
+    settings: Settings,
+    redis_client: redis.Redis,
+    content: bytes | None,
+    status: int,
+    code: str,
 ) -> None:
     before = job_count(settings)
     body = _bomb_png() if content is None else content
-    response = client.post("/v1/jobs", headers=auth(new_key("bad")),
-                           files={"file": ("x.png", body, "image/png")})
+    response = client.post(
+        "/v1/jobs", headers=auth(new_key("bad")), files={"file": ("x.png", body, "image/png")}
+    )
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
     assert job_count(settings) == before
@@ -149,7 +169,9 @@ def test_bad_uploads_are_refused_and_leave_nothing(
 
 
 def test_oversized_upload_is_413(
-    make_settings: Callable[..., Settings], database_url: str, redis_url: str,
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    redis_url: str,
     new_key: Callable[[str], str],
 ) -> None:
     small = make_settings(database_url=database_url, redis_url=redis_url, max_upload_mb=1)
@@ -157,8 +179,9 @@ def test_oversized_upload_is_413(
 
     with TestClient(create_app(small)) as client:
         big = png() + b"\x00" * (1024 * 1024 + 10)
-        response = client.post("/v1/jobs", headers=auth(new_key("big")),
-                               files={"file": ("big.png", big, "image/png")})
+        response = client.post(
+            "/v1/jobs", headers=auth(new_key("big")), files={"file": ("big.png", big, "image/png")}
+        )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
     assert not list(small.effective_store_dir.rglob("source.*"))
@@ -175,10 +198,17 @@ def test_oversized_upload_is_413(
     ],
 )
 def test_bad_form_fields_are_422(
-    client: TestClient, new_key: Callable[[str], str], data: dict[str, str], detail: str,
+    client: TestClient,
+    new_key: Callable[[str], str],
+    data: dict[str, str],
+    detail: str,
 ) -> None:
-    response = client.post("/v1/jobs", headers=auth(new_key("f")), data=data,
-                           files={"file": ("a.png", png(), "image/png")})
+    response = client.post(
+        "/v1/jobs",
+        headers=auth(new_key("f")),
+        data=data,
+        files={"file": ("a.png", png(), "image/png")},
+    )
     assert response.status_code == 422
     assert detail in response.json()["detail"]
 
@@ -187,19 +217,23 @@ def test_missing_file_part_and_non_multipart(
     client: TestClient, new_key: Callable[[str], str]
 ) -> None:
     key = new_key("m")
-    no_file = client.post("/v1/jobs", headers=auth(key), data={"priority": "bulk"},
-                          files={"other": ("x", b"1", "text/plain")})
+    no_file = client.post(
+        "/v1/jobs",
+        headers=auth(key),
+        data={"priority": "bulk"},
+        files={"other": ("x", b"1", "text/plain")},
+    )
     assert no_file.status_code == 422
-    raw = client.post("/v1/jobs", headers={**auth(key), "Content-Type": "image/png"},
-                      content=png())
+    raw = client.post("/v1/jobs", headers={**auth(key), "Content-Type": "image/png"}, content=png())
     assert raw.status_code == 415
     assert "multipart/form-data" in raw.json()["detail"]
 
 
 def test_result_format_txt_and_unknown(client: TestClient, new_key: Callable[[str], str]) -> None:
     key = new_key("fmt")
-    job_id = client.post("/v1/jobs", headers=auth(key),
-                         files={"file": ("a.png", png(), "image/png")}).json()["id"]
+    job_id = client.post(
+        "/v1/jobs", headers=auth(key), files={"file": ("a.png", png(), "image/png")}
+    ).json()["id"]
     txt = client.get(f"/v1/jobs/{job_id}/result?format=txt", headers=auth(key))
     assert txt.status_code == 200
     assert txt.headers["content-type"].startswith("text/plain")

@@ -21,11 +21,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return build_store(Settings(store_dir=tmp_path / "objects"))
     env = request.getfixturevalue("s3_env")
-    return build_store(Settings(
-        store_backend=StoreBackend.S3, s3_endpoint_url=env["QUIRE_S3_ENDPOINT_URL"],
-        s3_bucket=env["QUIRE_S3_BUCKET"], s3_access_key_id="test",
-        s3_secret_access_key="test", s3_prefix="pfx", s3_multipart_threshold_mb=5,
-    ))
+    return build_store(
+        Settings(
+            store_backend=StoreBackend.S3,
+            s3_endpoint_url=env["QUIRE_S3_ENDPOINT_URL"],
+            s3_bucket=env["QUIRE_S3_BUCKET"],
+            s3_access_key_id="test",
+            s3_secret_access_key="test",
+            s3_prefix="pfx",
+            s3_multipart_threshold_mb=5,
+        )
+    )
 
 
 def test_put_get_exists_delete(store: ObjectStore) -> None:
@@ -67,19 +73,30 @@ def test_check_passes_and_fails(store: ObjectStore) -> None:
 
 
 def test_s3_check_fails_for_missing_bucket(s3_endpoint: str) -> None:
-    store = S3ObjectStore.from_settings(Settings(
-        store_backend=StoreBackend.S3, s3_endpoint_url=s3_endpoint, s3_bucket="no-such-bucket",
-        s3_access_key_id="test", s3_secret_access_key="test",
-    ))
+    store = S3ObjectStore.from_settings(
+        Settings(
+            store_backend=StoreBackend.S3,
+            s3_endpoint_url=s3_endpoint,
+            s3_bucket="no-such-bucket",
+            s3_access_key_id="test",
+            s3_secret_access_key="test",
+        )
+    )
     with pytest.raises(StoreUnavailable):
         store.check()
 
 
-def test_s3_unreachable_endpoint_is_store_unavailable(make_settings: Callable[..., Settings]
-                                                      ) -> None:
-    store = build_store(make_settings(
-        store_backend=StoreBackend.S3, s3_endpoint_url="http://127.0.0.1:9", s3_bucket="b",
-        s3_access_key_id="test", s3_secret_access_key="test",
-    ))
+def test_s3_unreachable_endpoint_is_store_unavailable(
+    make_settings: Callable[..., Settings],
+) -> None:
+    store = build_store(
+        make_settings(
+            store_backend=StoreBackend.S3,
+            s3_endpoint_url="http://127.0.0.1:9",
+            s3_bucket="b",
+            s3_access_key_id="test",
+            s3_secret_access_key="test",
+        )
+    )
     with pytest.raises(StoreUnavailable):
         store.put_bytes("tenants/t/x.png", b"x", "image/png")

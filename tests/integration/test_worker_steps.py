@@ -63,13 +63,16 @@ def load(ctx: WorkerContext, job_id: str) -> tuple[Job, list[Page]]:
     with ctx.sessions() as session:
         job = session.get(Job, job_id)
         assert job is not None
-        pages = list(session.scalars(select(Page).where(Page.job_id == job_id)
-                                     .order_by(Page.index)))
+        pages = list(
+            session.scalars(select(Page).where(Page.job_id == job_id).order_by(Page.index))
+        )
         return job, pages
 
 
 def test_prepare_creates_one_page_and_enqueues_it(
-    ctx: WorkerContext, make_job: Callable[..., str], redis_client: redis.Redis,
+    ctx: WorkerContext,
+    make_job: Callable[..., str],
+    redis_client: redis.Redis,
 ) -> None:
     job_id = make_job(encode(striped_page([20])))
     prepare_job(ctx, job_id)
@@ -84,14 +87,21 @@ def test_prepare_creates_one_page_and_enqueues_it(
 @pytest.mark.parametrize(
     ("data", "mime", "ext"),
     [
-        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", "application/pdf",
-         "pdf"),
+        (
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
+            "application/pdf",
+            "pdf",
+        ),
         (None, "image/tiff", "tif"),
     ],
     ids=["pdf", "multi-frame-tiff"],
 )
 def test_multipage_documents_fail_cleanly(
-    ctx: WorkerContext, make_job: Callable[..., str], data: bytes | None, mime: str, ext: str,
+    ctx: WorkerContext,
+    make_job: Callable[..., str],
+    data: bytes | None,
+    mime: str,
+    ext: str,
 ) -> None:
     if data is None:
         frames = [Image.fromarray(striped_page([20])) for _ in range(3)]
@@ -120,7 +130,9 @@ def test_ocr_page_writes_result_and_finishes_job(
     page = pages[0]
     assert page.text == "line 200x20\nline 200x30"
     assert page.lines is not None and [line["bbox"] for line in page.lines] == [
-        [0, 10, 200, 30], [0, 40, 200, 70]]
+        [0, 10, 200, 30],
+        [0, 40, 200, 70],
+    ]
     assert page.model == "fake-det+fake-rec"
     assert page.attempts == 1
 

@@ -73,9 +73,7 @@ def test_base_error_problem() -> None:
         (errors.ObjectMissing, "object_missing", 500, False),
     ],
 )
-def test_class_attributes(
-    cls: type[QuireError], code: str, status: int, retryable: bool
-) -> None:
+def test_class_attributes(cls: type[QuireError], code: str, status: int, retryable: bool) -> None:
     error = cls()
     assert (error.code, error.http_status, error.retryable) == (code, status, retryable)
     assert error.to_problem()["status"] == status

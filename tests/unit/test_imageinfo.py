@@ -73,6 +73,7 @@ def test_inspect_multi_frame_tiff() -> None:
 def test_inspect_does_not_close_or_require_a_named_file() -> None:
     stream = io.BytesIO(encode(Image.new("RGB", (4, 3)), "PNG"))
     assert inspect_image(stream, DEFAULT_LIMIT).width == 4
+    assert not stream.closed  # the caller still owns the stream (and may rewind it)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_inspect_truncated_png_header_is_corrupt(cut: int) -> None:
 
 
 def test_too_many_pixels_refused_by_pillow_bomb_error(pillow_limit: int, big_png: bytes) -> None:
-    assert Image.MAX_IMAGE_PIXELS == pillow_limit
+    assert pillow_limit == Image.MAX_IMAGE_PIXELS
     with pytest.raises(ImageTooLarge) as info:
         inspect_image(io.BytesIO(big_png), pillow_limit)
     assert info.value.extra == {"max_pixels": pillow_limit}
@@ -116,9 +117,10 @@ def test_too_many_pixels_refused_by_pillow_bomb_warning(
 
 @pytest.mark.parametrize("png", ["big_png", "medium_png"])
 def test_too_many_pixels_refused_without_pillow_limit(
-    png: str, request: pytest.FixtureRequest
+    png: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pillow's own limit is far above; inspect_image checks width x height itself.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", DEFAULT_LIMIT)
     data: bytes = request.getfixturevalue(png)
     with pytest.raises(ImageTooLarge, match=r"the limit is 1000000") as info:
         inspect_image(io.BytesIO(data), LIMIT)
@@ -145,4 +147,4 @@ def test_configure_pillow_sets_global_limit_and_fixture_restores_it() -> None:
         with pytest.raises(Image.DecompressionBombWarning):
             warnings.warn("bomb", Image.DecompressionBombWarning, stacklevel=1)
     Image.MAX_IMAGE_PIXELS = saved
-    assert Image.MAX_IMAGE_PIXELS == saved
+    assert saved == Image.MAX_IMAGE_PIXELS

@@ -56,8 +56,9 @@ def test_decode_other_formats_shape(fmt: str) -> None:
     assert page.dtype == np.uint8
 
 
-@pytest.mark.parametrize(("orientation", "shape"), [(1, (2, 4, 3)), (6, (4, 2, 3)),
-                                                    (8, (4, 2, 3)), (3, (2, 4, 3))])
+@pytest.mark.parametrize(
+    ("orientation", "shape"), [(1, (2, 4, 3)), (6, (4, 2, 3)), (8, (4, 2, 3)), (3, (2, 4, 3))]
+)
 def test_decode_applies_exif_orientation(orientation: int, shape: tuple[int, ...]) -> None:
     image = Image.fromarray(noise(2, 4, 3, seed=5), "RGB")  # 4 wide, 2 high
     exif = Image.Exif()
@@ -96,3 +97,22 @@ def test_decode_too_many_pixels() -> None:
     data = encode(Image.new("L", (1100, 1000)))
     with pytest.raises(ImageTooLarge):
         decode_page(data, 1_000_000)
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "LA", "CMYK"])
+def test_decode_other_modes_give_rgb(mode: str) -> None:
+    fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "1" else "PNG")
+    page = decode_page(encode(Image.new(mode, (6, 4)), fmt), MAX_PIXELS)
+    assert page.shape == (4, 6, 3)
+    assert page.dtype == np.uint8
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_decode_16_bit_grayscale_is_scaled_not_clipped(fmt: str) -> None:
+    values = np.array([[0, 5_000, 30_000, 65_535]], dtype=np.uint16).repeat(3, axis=0)
+    image = Image.fromarray(values)
+    assert image.mode == "I;16"
+    page = decode_page(encode(image, fmt), MAX_PIXELS)
+    assert page.shape == (3, 4, 3)
+    expected = np.round(values / 257).astype(int)  # 0, 19, 117, 255
+    assert np.abs(page[:, :, 0].astype(int) - expected).max() <= 1

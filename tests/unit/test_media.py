@@ -21,8 +21,19 @@ from shared.media import ACCEPTED, SNIFF_BYTES, by_mime, sniff
         (b"GIF89a\x01\x00\x01\x00", media.GIF),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", media.PDF),
     ],
-    ids=["png", "jpeg-jfif", "jpeg-exif", "tiff-le", "tiff-be", "webp", "bmp-min", "bmp",
-         "gif87a", "gif89a", "pdf"],
+    ids=[
+        "png",
+        "jpeg-jfif",
+        "jpeg-exif",
+        "tiff-le",
+        "tiff-be",
+        "webp",
+        "bmp-min",
+        "bmp",
+        "gif87a",
+        "gif89a",
+        "pdf",
+    ],
 )
 def test_sniff_recognizes_signatures(head: bytes, expected: media.MediaType) -> None:
     assert sniff(head) is expected
@@ -44,8 +55,20 @@ def test_sniff_recognizes_signatures(head: bytes, expected: media.MediaType) -> 
         b"%PDF",  # missing the dash
         b"<svg xmlns='http://www.w3.org/2000/svg'/>",
     ],
-    ids=["zip", "empty", "text", "bmp-too-short", "bmp-13-bytes", "riff-wave", "png-short",
-         "jpeg-short", "bigtiff", "gif88a", "pdf-no-dash", "svg"],
+    ids=[
+        "zip",
+        "empty",
+        "text",
+        "bmp-too-short",
+        "bmp-13-bytes",
+        "riff-wave",
+        "png-short",
+        "jpeg-short",
+        "bigtiff",
+        "gif88a",
+        "pdf-no-dash",
+        "svg",
+    ],
 )
 def test_sniff_rejects_non_matches(head: bytes) -> None:
     assert sniff(head) is None

@@ -47,10 +47,23 @@ def test_group_rows_empty() -> None:
             id="skewed-row",
         ),
         pytest.param(
-            [(60, 34, 110, 44), (120, 38, 170, 48), (60, 4, 110, 14), (0, 30, 50, 40),
-             (120, 8, 170, 18), (0, 0, 50, 10)],
+            [
+                (60, 34, 110, 44),
+                (120, 38, 170, 48),
+                (60, 4, 110, 14),
+                (0, 30, 50, 40),
+                (120, 8, 170, 18),
+                (0, 0, 50, 10),
+            ],
             [5, 2, 4, 3, 0, 1],
             id="two-skewed-rows-shuffled",
+        ),
+        pytest.param(
+            # Exactly 50% overlap is enough for one row: left to right although the left
+            # box sits lower.
+            [(0, 5, 50, 15), (60, 0, 110, 10)],
+            [0, 1],
+            id="overlap-at-threshold",
         ),
         pytest.param(
             # 40% overlap is below the same-row threshold: two rows, the higher one first,
@@ -60,8 +73,7 @@ def test_group_rows_empty() -> None:
             id="overlap-below-threshold",
         ),
         pytest.param(
-            [(0, 0, 40, 10), (50, 0, 90, 10), (100, 0, 140, 10), (0, 20, 40, 30),
-             (50, 20, 90, 30)],
+            [(0, 0, 40, 10), (50, 0, 90, 10), (100, 0, 140, 10), (0, 20, 40, 30), (50, 20, 90, 30)],
             [0, 1, 2, 3, 4],
             id="already-in-order",
         ),

@@ -55,14 +55,17 @@ def test_defaults_work_in_local_mode(tmp_path: Path) -> None:
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    set_env(monkeypatch, {
-        "QUIRE_DATA_DIR": str(tmp_path / "state"),
-        "QUIRE_STORE_DIR": str(tmp_path / "blobs"),
-        "QUIRE_DATABASE_URL": "sqlite:////tmp/x.db",
-        "QUIRE_MAX_UPLOAD_MB": "7",
-        "QUIRE_TASK_TIME_LIMIT": "100",
-        "QUIRE_TASK_SOFT_TIME_LIMIT": "90",
-    })
+    set_env(
+        monkeypatch,
+        {
+            "QUIRE_DATA_DIR": str(tmp_path / "state"),
+            "QUIRE_STORE_DIR": str(tmp_path / "blobs"),
+            "QUIRE_DATABASE_URL": "sqlite:////tmp/x.db",
+            "QUIRE_MAX_UPLOAD_MB": "7",
+            "QUIRE_TASK_TIME_LIMIT": "100",
+            "QUIRE_TASK_SOFT_TIME_LIMIT": "90",
+        },
+    )
     s = Settings()
     assert s.data_dir == tmp_path / "state"
     assert s.effective_store_dir == (tmp_path / "blobs").resolve()
@@ -84,8 +87,12 @@ def test_production_refuses_every_unsafe_default(monkeypatch: pytest.MonkeyPatch
         Settings()
     message = str(info.value)
     assert "unsafe settings for production mode" in message
-    for variable in ("QUIRE_SECRET_KEY", "QUIRE_DATABASE_URL", "QUIRE_REDIS_URL",
-                     "QUIRE_STORE_BACKEND"):
+    for variable in (
+        "QUIRE_SECRET_KEY",
+        "QUIRE_DATABASE_URL",
+        "QUIRE_REDIS_URL",
+        "QUIRE_STORE_BACKEND",
+    ):
         assert variable in message
 
 
@@ -116,8 +123,12 @@ def test_production_refuses_each_problem_alone(
         Settings()
     message = str(info.value)
     assert problem in message
-    others = {"QUIRE_SECRET_KEY", "QUIRE_DATABASE_URL", "QUIRE_REDIS_URL",
-              "QUIRE_STORE_BACKEND"} - {problem}
+    others = {
+        "QUIRE_SECRET_KEY",
+        "QUIRE_DATABASE_URL",
+        "QUIRE_REDIS_URL",
+        "QUIRE_STORE_BACKEND",
+    } - {problem}
     assert not [name for name in others if f"{name} must" in message]
 
 

@@ -43,8 +43,7 @@ class OcrLine:
     bbox: tuple[int, int, int, int]
 
     def as_dict(self) -> dict[str, object]:
-        return {"text": self.text, "confidence": round(self.confidence, 4),
-                "bbox": list(self.bbox)}
+        return {"text": self.text, "confidence": round(self.confidence, 4), "bbox": list(self.bbox)}
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,10 @@ class OcrEngine:
             if rec.text.strip() and rec.confidence >= self.min_confidence:
                 per_page[page_no].append(OcrLine(rec.text.strip(), rec.confidence, bbox))
         return [
-            PageOcr(page.shape[1], page.shape[0],
-                    [lines[i] for i in reading_order([line.bbox for line in lines])])
+            PageOcr(
+                page.shape[1],
+                page.shape[0],
+                [lines[i] for i in reading_order([line.bbox for line in lines])],
+            )
             for page, lines in zip(pages, per_page, strict=True)
         ]
