@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1)
     worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
 
+    models = sub.add_parser("models", help="engine models")
+    models.add_argument("action", choices=["build"])
+    models.add_argument("--size", choices=["tiny", "small", "base"], default="tiny")
+    models.add_argument("--out", required=True, help="folder for detector.pt and recognizer/")
+    models.add_argument("--seed", type=int, default=0)
+
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
 
@@ -70,12 +76,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_worker(settings, args.queues.split(","), args.concurrency, args.pool)
         return 0
+    if args.command == "models":
+        return _build_models(args.size, args.out, args.seed)
     if args.command == "db":
         from shared.db.migrate import upgrade
 
         upgrade(settings.effective_database_url)
         return 0
     return _create_key(settings, args.tenant, args.name)
+
+
+def _build_models(size: str, out: str, seed: int) -> int:
+    from pathlib import Path
+
+    from worker.engines.trocr_build import build_trocr
+    from worker.engines.yolo_build import build_yolo
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    detector = build_yolo(size, folder / "detector.pt", seed=seed)
+    recognizer = build_trocr(size, folder / "recognizer", seed=seed)
+    print(f"QUIRE_DETECTOR_MODEL={detector.resolve()}")
+    print(f"QUIRE_RECOGNIZER_MODEL={recognizer.resolve()}")
+    print("random weights: for tests and speed benchmarks, not for accuracy")
+    return 0
 
 
 def _create_key(settings: Settings, tenant_name: str, label: str) -> int:

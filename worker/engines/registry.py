@@ -1,13 +1,64 @@
-"""Engines by name, as ``QUIRE_ENGINE`` chooses them."""
+"""Engines by name, as ``QUIRE_ENGINE`` chooses them.
+
+- ``ppocr``: PP-OCRv5 detector + recognizer, offline on a CPU (the embedded default).
+- ``yolo-trocr``: YOLOv8 line detector + TrOCR recognizer, the production (GPU) engine.
+- ``ppocr-trocr``: PP-OCR's detector + TrOCR, for sites without a trained line detector.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from shared.settings import Settings
-from worker.engines.base import OcrEngine
+from worker.engines.base import Detector, OcrEngine, Recognizer
+from worker.engines.model_source import ResolvedModel, resolve_model
 
 EngineFactory = Callable[[Settings], OcrEngine]
+
+
+def _model(settings: Settings, source: str | None, variable: str) -> ResolvedModel:
+    if not source:
+        raise ValueError(f"QUIRE_ENGINE={settings.engine} needs {variable}")
+    from shared.storage.s3 import s3_client
+
+    return resolve_model(source, settings.effective_model_cache_dir, lambda: s3_client(settings))
+
+
+def _ppocr_detector(settings: Settings) -> Detector:
+    from worker.engines.ppocr import load_ppocr_detector
+
+    return load_ppocr_detector(settings.data_dir / "engine-cache", settings.ppocr_unclip_ratio)
+
+
+def _yolo_detector(settings: Settings) -> Detector:
+    from worker.engines.yolo import YoloDetector
+
+    model = _model(settings, settings.detector_model, "QUIRE_DETECTOR_MODEL")
+    return YoloDetector(
+        model.path,
+        conf=settings.detector_confidence,
+        iou=settings.detector_iou,
+        imgsz=settings.detector_image_size,
+        batch_size=settings.detector_batch_size,
+        device=settings.device,
+        config_dir=settings.data_dir / "ultralytics",
+        name=model.identity,
+    )
+
+
+def _trocr_recognizer(settings: Settings) -> Recognizer:
+    from worker.engines.trocr import TrOcrRecognizer
+
+    model = _model(settings, settings.recognizer_model, "QUIRE_RECOGNIZER_MODEL")
+    return TrOcrRecognizer(
+        model.path,
+        device=settings.device,
+        decoding=settings.recognizer_decoding,
+        num_beams=settings.recognizer_num_beams,
+        max_new_tokens=settings.recognizer_max_new_tokens,
+        batch_size=settings.recognizer_batch_size,
+        name=model.identity,
+    )
 
 
 def _ppocr(settings: Settings) -> OcrEngine:
@@ -20,12 +71,32 @@ def _ppocr(settings: Settings) -> OcrEngine:
     )
 
 
-ENGINES: dict[str, EngineFactory] = {"ppocr": _ppocr}
+ENGINES: dict[str, EngineFactory] = {
+    "ppocr": _ppocr,
+    "yolo-trocr": lambda s: OcrEngine(_yolo_detector(s), _trocr_recognizer(s)),
+    "ppocr-trocr": lambda s: OcrEngine(_ppocr_detector(s), _trocr_recognizer(s)),
+}
 
 
 def register_engine(name: str, factory: EngineFactory) -> None:
     """Make an engine available under ``name`` (tests register their fakes here)."""
     ENGINES[name] = factory
+
+
+REQUIRED_MODELS = {
+    "yolo-trocr": ("detector_model", "recognizer_model"),
+    "ppocr-trocr": ("recognizer_model",),
+}
+
+
+def check_engine(settings: Settings) -> None:
+    """Fail fast, before any fork: the engine name is known and its models can be had
+    (S3 models are fetched into the cache here, once for all child processes)."""
+    if settings.engine not in ENGINES:
+        known = ", ".join(sorted(ENGINES))
+        raise ValueError(f"unknown QUIRE_ENGINE {settings.engine!r}; known: {known}")
+    for field in REQUIRED_MODELS.get(settings.engine, ()):
+        _model(settings, getattr(settings, field), f"QUIRE_{field.upper()}")
 
 
 def build_engine(settings: Settings) -> OcrEngine:
