@@ -26,8 +26,18 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu")
-    worker.add_argument("--concurrency", type=int, default=1)
-    worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="default: QUIRE_GPU_CONCURRENCY for gpu, 2 for cpu",
+    )
+    worker.add_argument(
+        "--pool",
+        default=None,
+        choices=["prefork", "threads", "solo"],
+        help="default: threads for gpu (pages share the batchers), else prefork",
+    )
 
     models = sub.add_parser("models", help="engine models")
     models.add_argument("action", choices=["build"])
@@ -74,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         from worker.celery_app import run_worker
 
-        run_worker(settings, args.queues.split(","), args.concurrency, args.pool)
+        queues = args.queues.split(",")
+        gpu = "gpu" in queues
+        pool = args.pool or ("threads" if gpu else "prefork")
+        concurrency = args.concurrency or (settings.gpu_concurrency if gpu else 2)
+        run_worker(settings, queues, concurrency, pool)
         return 0
     if args.command == "models":
         return _build_models(args.size, args.out, args.seed)

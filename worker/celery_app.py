@@ -7,7 +7,7 @@ import os
 import socket
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_shutdown
 
 from shared.celery_config import build_celery
 from shared.queues import GPU_QUEUE
@@ -31,7 +31,8 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
     """Consume ``queues`` until stopped; a GPU-queue worker loads its engine before work.
 
     With the prefork pool the engine is loaded in each child after the fork (models and
-    sessions must not be shared across a fork); with threads, once for the process.
+    sessions must not be shared across a fork); with threads (the GPU worker's pool) it is
+    loaded once, and the ``concurrency`` page tasks share it through the micro-batchers.
     """
     app, ctx = create_worker_app(settings)
     loads_engine = GPU_QUEUE in queues
@@ -44,6 +45,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
             ctx.load_engine()
 
     worker_process_init.connect(init_child, weak=False)
+    worker_shutdown.connect(lambda **_: ctx.close(), weak=False)
     if loads_engine and pool != "prefork":
         ctx.load_engine()
     name = f"quire-{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"

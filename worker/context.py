@@ -15,6 +15,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStore, build_store
 from worker.engines.base import OcrEngine
 from worker.engines.registry import build_engine as build_ocr_engine
+from worker.page_runner import BatchedPageRunner
 
 
 @dataclass
@@ -27,6 +28,7 @@ class WorkerContext:
     store: ObjectStore
     producer: Celery
     _engine: OcrEngine | None = None
+    _runner: BatchedPageRunner | None = None
     _engine_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -44,9 +46,30 @@ class WorkerContext:
                     self._engine = build_ocr_engine(self.settings)
         return self._engine
 
+    @property
+    def runner(self) -> BatchedPageRunner:
+        """The page runner that batches this process's pages through the engine."""
+        engine = self.engine
+        if self._runner is None:
+            with self._engine_lock:
+                if self._runner is None:
+                    self._runner = BatchedPageRunner(
+                        engine,
+                        detector_batch=self.settings.detector_batch_size,
+                        recognizer_batch=self.settings.recognizer_batch_size,
+                        max_wait=self.settings.batch_max_wait_ms / 1000,
+                    )
+        return self._runner
+
     def load_engine(self) -> None:
         """Load the engine now (at process start) rather than on the first page."""
-        _ = self.engine
+        _ = self.runner
+
+    def close(self) -> None:
+        """Drain the batchers and release connections (worker shutdown)."""
+        if self._runner is not None:
+            self._runner.close()
+        self.db.dispose()
 
     def after_fork(self) -> None:
         """A forked child must not share the parent's database connections."""

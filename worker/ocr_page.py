@@ -25,8 +25,8 @@ def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
         return
     try:
         pixels = decode_page(ctx.store.get_bytes(claim.image_key), ctx.settings.max_image_pixels)
-        engine = ctx.engine
-        result = engine.run([pixels])[0]
+        runner = ctx.runner
+        result = runner.run_page(pixels)
     except QuireError as e:
         if e.retryable:
             raise
@@ -35,7 +35,7 @@ def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
         log.info("page %s/%s failed: %s", job_id, index, e.code)
         return
     with transaction(ctx.sessions) as session:
-        written = record_page_result(session, job_id, index, result, engine.name)
+        written = record_page_result(session, job_id, index, result, runner.name)
     log.info(
         "page %s/%s: %d lines%s",
         job_id,

@@ -70,7 +70,7 @@ class Stack:
         wait_for(self._ready, 60, "the API to be ready")
 
     def start_worker(self, queue: str) -> None:
-        self.start(f"worker-{queue}", "worker", "--queues", queue, "--concurrency", "1")
+        self.start(f"worker-{queue}", "worker", "--queues", queue)
         wait_for(lambda: b"ready." in self.log_of(f"worker-{queue}"), 60, f"{queue} worker")
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:

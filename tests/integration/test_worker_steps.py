@@ -21,6 +21,7 @@ from shared.tenancy import ensure_tenant
 from tests.fakes import fake_engine, striped_page
 from tests.integration.test_api_jobs import queued_messages
 from worker.context import WorkerContext
+from worker.job_state import claim_page
 from worker.ocr_page import ocr_page
 from worker.prepare import prepare_job
 
@@ -38,7 +39,7 @@ def ctx(settings: Settings) -> Iterator[WorkerContext]:
     context = WorkerContext.build(settings, producer=build_celery(settings))
     context._engine = fake_engine()
     yield context
-    context.db.dispose()
+    context.close()
 
 
 @pytest.fixture
@@ -166,20 +167,35 @@ def test_truncated_image_fails_page_and_job_with_code(
     assert "page 0" in (job.error_message or "")
 
 
-def test_failing_engine_is_retried_then_dead_lettered(
+def test_failing_engine_fails_the_page_with_a_code(
     ctx: WorkerContext, make_job: Callable[..., str]
 ) -> None:
     ctx._engine = fake_engine(poison_height=20)
     job_id = make_job(encode(striped_page([20])))
     prepare_job(ctx, job_id)
-    for _ in range(ctx.settings.max_attempts):
-        with pytest.raises(RuntimeError, match="injected"):
-            ocr_page(ctx, job_id, 0)
-    ocr_page(ctx, job_id, 0)  # the attempt past the limit dead-letters the page
+    ocr_page(ctx, job_id, 0)
+    job, pages = load(ctx, job_id)
+    assert pages[0].status == "failed" and pages[0].error_code == "engine_failed"
+    assert "injected recognizer failure" in (pages[0].error_message or "")
+    assert job.status == "failed" and job.error_code == "engine_failed"
+    ctx.runner.close()
+
+
+def test_page_that_never_finishes_is_dead_lettered(
+    ctx: WorkerContext, make_job: Callable[..., str]
+) -> None:
+    job_id = make_job(encode(striped_page([20])))
+    prepare_job(ctx, job_id)
+    for _ in range(ctx.settings.max_attempts):  # deliveries whose worker died mid-page
+        with transaction(ctx.sessions) as session:
+            assert claim_page(session, job_id, 0, ctx.settings.max_attempts) is not None
+    ocr_page(ctx, job_id, 0)  # the delivery past the limit dead-letters the page
     job, pages = load(ctx, job_id)
     assert pages[0].status == "failed"
     assert pages[0].error_code == "attempts_exhausted"
+    assert pages[0].attempts == ctx.settings.max_attempts + 1
     assert job.status == "failed" and job.error_code == "attempts_exhausted"
+    assert ctx.engine.recognizer.calls == []  # type: ignore[attr-defined]
 
 
 def test_concurrent_pages_finish_the_job_exactly_once(

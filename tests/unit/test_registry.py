@@ -15,7 +15,7 @@ from worker.engines.registry import ENGINES, build_engine, check_engine, registe
 def test_unknown_engine_names_the_known_ones(tmp_path: Path) -> None:
     settings = Settings(engine="tesseract", data_dir=tmp_path)
     for call in (check_engine, build_engine):
-        with pytest.raises(ValueError, match="known: .*ppocr.*yolo-trocr"):
+        with pytest.raises(ValueError, match=r"known: .*ppocr.*yolo-trocr"):
             call(settings)
 
 

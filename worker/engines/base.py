@@ -94,25 +94,40 @@ class OcrEngine:
     def run(self, pages: Sequence[Image]) -> list[PageOcr]:
         """Detect, crop every line of every page, recognize all crops at once, regroup."""
         detections = self.detector.detect(pages)
-        crops: list[Image] = []
-        owners: list[tuple[int, tuple[int, int, int, int]]] = []
-        for page_no, (page, lines) in enumerate(zip(pages, detections, strict=True)):
-            height, width = page.shape[:2]
-            for line in lines:
-                crop = crop_quad(page, line.quad)
-                if crop.size:
-                    crops.append(crop)
-                    owners.append((page_no, bbox_of(line.quad, width, height)))
-        recognized = self.recognizer.recognize(crops) if crops else []
-        per_page: list[list[OcrLine]] = [[] for _ in pages]
-        for (page_no, bbox), rec in zip(owners, recognized, strict=True):
-            if rec.text.strip() and rec.confidence >= self.min_confidence:
-                per_page[page_no].append(OcrLine(rec.text.strip(), rec.confidence, bbox))
-        return [
-            PageOcr(
-                page.shape[1],
-                page.shape[0],
-                [lines[i] for i in reading_order([line.bbox for line in lines])],
-            )
-            for page, lines in zip(pages, per_page, strict=True)
-        ]
+        cropped = [crop_lines(page, lines) for page, lines in zip(pages, detections, strict=True)]
+        flat = [crop for crops, _ in cropped for crop in crops]
+        recognized = self.recognizer.recognize(flat) if flat else []
+        results, start = [], 0
+        for page, (crops, boxes) in zip(pages, cropped, strict=True):
+            own = recognized[start : start + len(crops)]
+            start += len(crops)
+            results.append(assemble_page(page, boxes, own, self.min_confidence))
+        return results
+
+
+Box = tuple[int, int, int, int]
+
+
+def crop_lines(page: Image, lines: Sequence[DetectedLine]) -> tuple[list[Image], list[Box]]:
+    """The non-empty crops of a page's lines, with their bounding boxes."""
+    height, width = page.shape[:2]
+    crops, boxes = [], []
+    for line in lines:
+        crop = crop_quad(page, line.quad)
+        if crop.size:
+            crops.append(crop)
+            boxes.append(bbox_of(line.quad, width, height))
+    return crops, boxes
+
+
+def assemble_page(
+    page: Image, boxes: Sequence[Box], recognized: Sequence[Recognition], min_confidence: float
+) -> PageOcr:
+    """Keep confident, non-blank lines and put them in reading order."""
+    lines = [
+        OcrLine(rec.text.strip(), rec.confidence, box)
+        for box, rec in zip(boxes, recognized, strict=True)
+        if rec.text.strip() and rec.confidence >= min_confidence
+    ]
+    ordered = [lines[i] for i in reading_order([line.bbox for line in lines])]
+    return PageOcr(page.shape[1], page.shape[0], ordered)
