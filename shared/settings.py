@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     recognizer_decoding: str = Field("greedy", pattern="^(greedy|beam)$")
     recognizer_num_beams: int = Field(4, ge=1)
     recognizer_max_new_tokens: int = Field(64, ge=1)
+    recognizer_min_new_tokens: int = Field(0, ge=0, description="Benchmarks fix the length.")
     batch_max_wait_ms: int = Field(20, ge=0, description="Longest wait to fill a batch.")
     gpu_concurrency: int = Field(4, ge=1, description="Pages in flight per GPU worker.")
     ppocr_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0)

@@ -56,6 +56,7 @@ def _trocr_recognizer(settings: Settings) -> Recognizer:
         decoding=settings.recognizer_decoding,
         num_beams=settings.recognizer_num_beams,
         max_new_tokens=settings.recognizer_max_new_tokens,
+        min_new_tokens=settings.recognizer_min_new_tokens,
         batch_size=settings.recognizer_batch_size,
         name=model.identity,
     )
