@@ -57,8 +57,10 @@ def main() -> None:
     print(f"TrOCR {args.size}, {args.crops} crops, {args.tokens} tokens each, greedy")
     for batch, rate in rates.items():
         print(f"batch {batch:>3}: {rate:8.2f} crops/s  ({1000 / rate:7.1f} ms/crop)")
-    low, high = min(rates), max(rates)
-    print(f"gain batch {high} / batch {low}: {rates[high] / rates[low]:.2f}x")
+    low = min(rates)
+    for batch, rate in rates.items():
+        if batch != low:
+            print(f"gain batch {batch} / batch {low}: {rate / rates[low]:.2f}x")
 
 
 if __name__ == "__main__":
