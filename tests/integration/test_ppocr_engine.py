@@ -1,0 +1,62 @@
+"""The embedded PP-OCR engine on real scans: exact lines, and a two-column page read in order."""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings
+from tests.conftest import FIXTURES
+from worker.engines.base import OcrEngine
+from worker.engines.registry import build_engine
+from worker.images import decode_page
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcrEngine]:
+    yield build_engine(Settings(data_dir=tmp_path_factory.mktemp("ppocr")))
+
+
+def read(engine: OcrEngine, name: str) -> str:
+    pixels = decode_page((FIXTURES / name).read_bytes(), 100_000_000)
+    return engine.run([pixels])[0].text
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("ocrmypdf_crom.png", "Covfefe is a perfectly cromulent word."),
+        ("simplehtr_line.png", "or work on line level"),
+    ],
+)
+def test_one_line_images_are_read_exactly(engine: OcrEngine, name: str, expected: str) -> None:
+    assert read(engine, name) == expected
+
+
+def test_two_column_page_reads_left_column_before_right(engine: OcrEngine) -> None:
+    text = read(engine, "ocrmypdf_linn.png")
+    position = {
+        phrase: text.find(phrase)
+        for phrase in (
+            "The LinnSequencer",
+            "Recording a Sequence",
+            "sustain pedal",
+            "tion. To overdub",
+            "simply use LOCATE",
+            "Creating a Song",
+        )
+    }
+    assert all(p >= 0 for p in position.values()), position
+    ordered = sorted(position, key=position.__getitem__)
+    assert ordered == list(position)  # intro, left column to its end, then the right column
+    truth = collections.Counter(
+        re.findall(r"\w+", Path(FIXTURES / "ocrmypdf_linn.txt").read_text().lower())
+    )
+    got = collections.Counter(re.findall(r"\w+", text.lower()))
+    assert sum((truth & got).values()) / sum(truth.values()) >= 0.9
