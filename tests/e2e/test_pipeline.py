@@ -97,3 +97,15 @@ def test_corrupt_image_becomes_failed_job_and_workers_keep_serving(
         stack.url, api_key, submit(stack, api_key, crom_png)["id"], {"succeeded", "failed"}
     )
     assert good["status"] == "succeeded"
+
+
+def test_sigterm_during_work_loses_no_page(stack: Stack, api_key: str, crom_png: bytes) -> None:
+    stack.start_api()
+    stack.start_worker("cpu")
+    stack.start_worker("gpu")
+    ids = [submit(stack, api_key, crom_png, f"p{i}.png")["id"] for i in range(12)]
+    assert stack.stop("worker-gpu", signal.SIGTERM, timeout=90) == 0  # soft shutdown
+    stack.start_worker("gpu")
+    finals = [poll_job(stack.url, api_key, job_id, {"succeeded", "failed"}) for job_id in ids]
+    assert [f["status"] for f in finals] == ["succeeded"] * len(ids)
+    assert all((f["pages_total"], f["pages_done"]) == (1, 1) for f in finals)
