@@ -13,11 +13,8 @@ PAGE_SEPARATOR = "\n\f\n"  # form feed between pages, as pdftotext does
 def page_out(page: Page) -> PageOut:
     """One page of the result; pages not finished yet have no text."""
     lines = [LineOut(**line) for line in page.lines or []]
-    error = (
-        ErrorInfo(code=page.error_code, message=page.error_message or "")
-        if (page.status == PageStatus.FAILED and page.error_code)
-        else None
-    )
+    failed = page.status == PageStatus.FAILED
+    error = ErrorInfo.of(page.error_code, page.error_message) if failed else None
     return PageOut(
         index=page.index,
         width=page.width,

@@ -14,6 +14,11 @@ class ErrorInfo(BaseModel):
     code: str = Field(examples=["corrupt_image"])
     message: str
 
+    @classmethod
+    def of(cls, code: str | None, message: str | None) -> ErrorInfo | None:
+        """The error of a row's ``error_code``/``error_message`` pair, if it has one."""
+        return cls(code=code, message=message or "") if code else None
+
 
 class JobOut(BaseModel):
     """A job as ``GET /v1/jobs/{id}`` returns it."""

@@ -117,20 +117,25 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def s3_bucket(s3_endpoint: str) -> str:
-    """A new, empty bucket on the moto server."""
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Any:
+    """A boto3 client for the moto server."""
     import boto3
 
-    name = f"quire-{uuid.uuid4().hex[:10]}"
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=s3_endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-    client.create_bucket(Bucket=name)
+
+
+@pytest.fixture
+def s3_bucket(s3_client: Any) -> str:
+    """A new, empty bucket on the moto server."""
+    name = f"quire-{uuid.uuid4().hex[:10]}"
+    s3_client.create_bucket(Bucket=name)
     return name
 
 

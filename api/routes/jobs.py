@@ -52,11 +52,6 @@ SUBMIT_BODY = {
 
 def job_out(job: Job) -> JobOut:
     """The public view of a job row."""
-    error = (
-        ErrorInfo(code=job.error_code, message=job.error_message or "")
-        if (job.error_code)
-        else None
-    )
     return JobOut(
         id=job.id,
         status=job.status,
@@ -66,7 +61,7 @@ def job_out(job: Job) -> JobOut:
         pages_total=job.pages_total,
         pages_done=job.pages_done,
         pages_failed=job.pages_failed,
-        error=error,
+        error=ErrorInfo.of(job.error_code, job.error_message),
         batch_id=job.batch_id,
         metadata=job.metadata_,
         created_at=job.created_at,

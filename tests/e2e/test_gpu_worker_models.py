@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
-import boto3
 import httpx
 import pytest
 
@@ -41,15 +41,9 @@ def upload_folder(client: object, bucket: str, folder: Path, prefix: str) -> Non
 
 
 def test_yolo_trocr_engine_from_s3_through_real_celery(
-    stack: Stack, api_key: str, tiny_models: Path, s3_env: dict[str, str]
+    stack: Stack, api_key: str, tiny_models: Path, s3_env: dict[str, str], s3_client: Any
 ) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_env["QUIRE_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = s3_client
     bucket = s3_env["QUIRE_S3_BUCKET"]
     s3.upload_file(str(tiny_models / "detector.pt"), bucket, "models/detector.pt")
     upload_folder(s3, bucket, tiny_models / "recognizer", "models/recognizer")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
+from typing import Any
 
-import boto3
 import httpx
 import pytest
 
@@ -27,7 +27,7 @@ def submit(stack: Stack, key: str, data: bytes, name: str = "crom.png") -> dict:
 
 
 def test_image_goes_through_the_whole_pipeline(
-    stack: Stack, api_key: str, crom_png: bytes, s3_env: dict[str, str]
+    stack: Stack, api_key: str, crom_png: bytes, s3_env: dict[str, str], s3_client: Any
 ) -> None:
     stack.start_api()
     stack.start_worker("cpu")
@@ -51,13 +51,7 @@ def test_image_goes_through_the_whole_pipeline(
     txt = httpx.get(f"{stack.url}/v1/jobs/{job['id']}/result?format=txt", headers=headers)
     assert txt.text.strip() == SENTENCE
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_env["QUIRE_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = s3_client
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_env["QUIRE_S3_BUCKET"])["Contents"]]
     assert keys == [k for k in keys if k.startswith("tenants/")] and len(keys) == 1
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from worker.engines.model_source import ModelUnavailable, resolve_model
@@ -15,14 +14,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+def s3(s3_client: Any) -> Any:
+    return s3_client
 
 
 @pytest.fixture
