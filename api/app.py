@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.context import ApiContext
 from api.problems import install_problem_handlers
-from api.routes import health, jobs
+from api.routes import health, jobs, webhooks
 from shared.settings import Settings
 
 DESCRIPTION = """Asynchronous OCR for scanned documents.
@@ -32,4 +32,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(webhooks.router)
     return app

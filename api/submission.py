@@ -22,6 +22,7 @@ from shared import media
 from shared.celery_config import PRIORITY_BY_NAME
 from shared.db.models import Job, Priority, Tenant, new_id
 from shared.db.session import transaction
+from shared.egress import check_url_syntax, policy_from_settings
 from shared.errors import (
     BrokerUnavailable,
     EmptyUpload,
@@ -36,7 +37,6 @@ from shared.storage import ObjectStore
 
 log = logging.getLogger("quire.api")
 MAX_METADATA_BYTES = 16 * 1024
-MAX_CALLBACK_URL = 2048
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class SubmitOptions:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_options(fields: dict[str, str]) -> SubmitOptions:
+def parse_options(fields: dict[str, str], settings: Settings) -> SubmitOptions:
     """Validate the text fields of ``POST /v1/jobs``."""
     unknown = set(fields) - {"priority", "callback_url", "metadata"}
     if unknown:
@@ -58,15 +58,17 @@ def parse_options(fields: dict[str, str]) -> SubmitOptions:
     except ValueError as e:
         raise InvalidRequest("priority must be 'interactive' or 'bulk'") from e
     return SubmitOptions(
-        priority, _callback_url(fields.get("callback_url")), _metadata(fields.get("metadata"))
+        priority,
+        _callback_url(fields.get("callback_url"), settings),
+        _metadata(fields.get("metadata")),
     )
 
 
-def _callback_url(value: str | None) -> str | None:
+def _callback_url(value: str | None, settings: Settings) -> str | None:
+    # Syntax and scheme now; the address is checked at each delivery (DNS can change).
     if not value:
         return None
-    if len(value) > MAX_CALLBACK_URL or not value.startswith(("https://", "http://")):
-        raise InvalidRequest("callback_url must be an http(s) URL of at most 2048 characters")
+    check_url_syntax(value, policy_from_settings(settings))
     return value
 
 

@@ -29,6 +29,8 @@ STOP_GRACE_SECONDS = 20.0
 RESTART_DELAY_SECONDS = 2.0
 # Offline by design: no process may try to reach a model hub.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1"}
+# Local receivers (a script on this machine) need these; never set in production.
+LOCAL_WEBHOOK_ENV = ("QUIRE_WEBHOOK_ALLOW_HTTP", "QUIRE_WEBHOOK_ALLOW_LOOPBACK")
 
 
 @dataclass
@@ -134,6 +136,12 @@ def run_local(settings: Settings, host: str, port: int) -> int:
     """Run everything until Ctrl-C."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"}
+    for name in LOCAL_WEBHOOK_ENV:
+        env.setdefault(name, "true")
+        if env[name].lower() == "true":
+            log.warning(
+                "%s=true: webhooks may go to plain http and loopback (local runs only)", name
+            )
     redis_server = None
     if not settings.redis_url:
         redis_server, env["QUIRE_REDIS_URL"] = start_embedded_redis(settings.data_dir)

@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--out", required=True, help="folder for detector.pt and recognizer/")
     models.add_argument("--seed", type=int, default=0)
 
+    sub.add_parser("sweeper", help="run the periodic sweeper (webhook retries)")
+
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
 
@@ -90,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency = args.concurrency or (settings.gpu_concurrency if gpu else 2)
         run_worker(settings, queues, concurrency, pool)
         return 0
+    if args.command == "sweeper":
+        return _run_sweeper(settings)
     if args.command == "models":
         return _build_models(args.size, args.out, args.seed)
     if args.command == "db":
@@ -98,6 +102,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.effective_database_url)
         return 0
     return _create_key(settings, args.tenant, args.name)
+
+
+def _run_sweeper(settings: Settings) -> int:
+    import signal
+    import threading
+
+    from shared.celery_config import build_celery
+    from worker.context import WorkerContext
+    from worker.sweeper import run_sweeper
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    ctx = WorkerContext.build(settings, producer=build_celery(settings, name="quire-sweeper"))
+    logging.getLogger("quire.sweeper").info("sweeper running")
+    run_sweeper(ctx, stop)
+    ctx.close()
+    return 0
 
 
 def _build_models(size: str, out: str, seed: int) -> int:
@@ -119,14 +141,16 @@ def _build_models(size: str, out: str, seed: int) -> int:
 def _create_key(settings: Settings, tenant_name: str, label: str) -> int:
     from shared.db.session import build_engine, build_sessionmaker, transaction
     from shared.tenancy import ensure_tenant, issue_api_key
+    from shared.webhook_events import ensure_secret
 
     engine = build_engine(settings.effective_database_url)
     with transaction(build_sessionmaker(engine)) as session:
-        key = issue_api_key(
-            session, ensure_tenant(session, tenant_name), settings.secret_key, label
-        )
+        tenant = ensure_tenant(session, tenant_name)
+        key = issue_api_key(session, tenant, settings.secret_key, label)
+        secret = ensure_secret(session, tenant.id)
     engine.dispose()
-    print(key)
+    print(key)  # alone on stdout, so KEY=$(quire keys create ...) works
+    print(f"webhook signing secret of {tenant_name!r}: {secret}", file=sys.stderr)
     return 0
 
 

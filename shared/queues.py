@@ -7,8 +7,9 @@ GPU_QUEUE = "gpu"
 
 PREPARE_JOB = "quire.prepare_job"
 OCR_PAGE = "quire.ocr_page"
+DELIVER_WEBHOOK = "quire.deliver_webhook"
 
-TASK_QUEUES = {PREPARE_JOB: CPU_QUEUE, OCR_PAGE: GPU_QUEUE}
+TASK_QUEUES = {PREPARE_JOB: CPU_QUEUE, OCR_PAGE: GPU_QUEUE, DELIVER_WEBHOOK: CPU_QUEUE}
 
 # Task payloads are small, versioned JSON: ids only, never bytes or ORM objects.
 PAYLOAD_VERSION = 1
@@ -22,3 +23,8 @@ def prepare_job_payload(job_id: str) -> dict[str, object]:
 def ocr_page_payload(job_id: str, page_index: int) -> dict[str, object]:
     """Arguments of ``ocr_page``."""
     return {"v": PAYLOAD_VERSION, "job_id": job_id, "page_index": page_index}
+
+
+def deliver_webhook_payload(delivery_id: str) -> dict[str, object]:
+    """Arguments of ``deliver_webhook``."""
+    return {"v": PAYLOAD_VERSION, "delivery_id": delivery_id}

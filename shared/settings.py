@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     worker_soft_shutdown_seconds: float = Field(60.0, ge=0)
 
     poll_retry_after_seconds: int = Field(2, ge=1)
+    public_base_url: str = Field("http://127.0.0.1:8000", description="Links in webhooks.")
+
+    webhook_retry_schedule: str = Field(
+        "5,300,1800,7200,18000,36000,36000,86400,86400",
+        description="Seconds before each retry (about three days in all).",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_allow_http: bool = False
+    webhook_allow_loopback: bool = False
+    webhook_allow_private: bool = False
+    webhook_secret_rotation_hours: float = Field(24.0, ge=0)
+    sweep_interval_seconds: float = Field(1.0, gt=0)
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -94,6 +106,13 @@ class Settings(BaseSettings):
         minimum = VISIBILITY_TIMEOUT_FACTOR * self.task_time_limit
         if self.visibility_timeout is not None and self.visibility_timeout < minimum:
             raise ValueError(f"QUIRE_VISIBILITY_TIMEOUT must be >= {minimum} (3x time limit)")
+        try:
+            if any(d < 0 for d in self.retry_schedule):
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                "QUIRE_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds"
+            ) from None
         if self.mode is Mode.PRODUCTION:
             self._refuse_unsafe_defaults()
         return self
@@ -108,6 +127,8 @@ class Settings(BaseSettings):
             problems.append("QUIRE_REDIS_URL must be set (no embedded Redis)")
         if self.store_backend is not StoreBackend.S3:
             problems.append("QUIRE_STORE_BACKEND must be s3")
+        if self.webhook_allow_loopback:
+            problems.append("QUIRE_WEBHOOK_ALLOW_LOOPBACK is for local runs and tests only")
         if problems:
             raise ValueError("unsafe settings for production mode: " + "; ".join(problems))
 
@@ -130,6 +151,11 @@ class Settings(BaseSettings):
     def effective_visibility_timeout(self) -> int:
         """Seconds before Redis hands an unacknowledged message to another worker."""
         return self.visibility_timeout or VISIBILITY_TIMEOUT_FACTOR * self.task_time_limit
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        """Delays before each webhook retry, in seconds."""
+        return [float(v) for v in self.webhook_retry_schedule.split(",") if v.strip()]
 
     @property
     def max_upload_bytes(self) -> int:

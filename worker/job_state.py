@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Job, JobStatus, Page, PageStatus, utcnow
 from shared.errors import AttemptsExhausted, QuireError
+from shared.webhook_events import record_job_completed
 from worker.engines.base import PageOcr
 
 
@@ -108,11 +109,25 @@ def fail_page(session: Session, job: Job, page: Page, error: QuireError) -> None
     refresh_job(session, job)
 
 
-def fail_job(job: Job, error: QuireError) -> None:
+def fail_job(session: Session, job: Job, error: QuireError) -> None:
     """End a job before it has pages (the document could not be split)."""
-    job.status = JobStatus.FAILED.value
-    job.error_code, job.error_message = error.code, error.message[:2000]
+    finish_job(session, job, JobStatus.FAILED, error.code, error.message)
+
+
+def finish_job(
+    session: Session,
+    job: Job,
+    status: JobStatus,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """The one place a job becomes terminal; its webhook event is written in the same
+    transaction, so it is never lost and never written twice."""
+    job.status = status.value
+    job.error_code = error_code
+    job.error_message = error_message[:2000] if error_message else None
     job.finished_at = utcnow()
+    record_job_completed(session, job)
 
 
 def refresh_job(session: Session, job: Job) -> None:
@@ -128,8 +143,7 @@ def refresh_job(session: Session, job: Job) -> None:
     job.pages_done, job.pages_failed = done, failed
     if JobStatus(job.status).terminal or done + failed < job.pages_total:
         return
-    job.status = final_status(done, failed).value
-    job.finished_at = utcnow()
+    code = message = None
     if failed:
         first = session.scalar(
             select(Page)
@@ -138,8 +152,8 @@ def refresh_job(session: Session, job: Job) -> None:
             .limit(1)
         )
         if first is not None:
-            job.error_code = first.error_code
-            job.error_message = f"page {first.index}: {first.error_message}"
+            code, message = first.error_code, f"page {first.index}: {first.error_message}"
+    finish_job(session, job, final_status(done, failed), code, message)
 
 
 def final_status(done: int, failed: int) -> JobStatus:

@@ -52,7 +52,7 @@ def prepare_job(ctx: WorkerContext, job_id: str) -> None:
             with transaction(ctx.sessions) as session:
                 job = lock_job(session, job_id)
                 if job is not None and not JobStatus(job.status).terminal:
-                    fail_job(job, e)
+                    fail_job(session, job, e)
             return
         _create_pages(ctx, job_id, [source_key])
     _enqueue_queued_pages(ctx, job_id, priority)

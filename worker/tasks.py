@@ -11,12 +11,13 @@ from celery import Celery, Task
 
 from shared.db.session import transaction
 from shared.errors import AttemptsExhausted, QuireError
-from shared.queues import OCR_PAGE, PAYLOAD_VERSION, PREPARE_JOB
+from shared.queues import DELIVER_WEBHOOK, OCR_PAGE, PAYLOAD_VERSION, PREPARE_JOB
 from worker.context import WorkerContext
 from worker.job_state import fail_job, lock_job, note_page_error
 from worker.ocr_page import ocr_page
 from worker.prepare import prepare_job
 from worker.retry_policy import backoff_seconds, is_retryable
+from worker.webhook_delivery import deliver_webhook
 
 log = logging.getLogger("quire.worker")
 Step = Callable[[WorkerContext], None]
@@ -74,7 +75,7 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
             with transaction(c.sessions) as session:
                 job = lock_job(session, job_id)
                 if job is not None:
-                    fail_job(job, AttemptsExhausted(f"preparing the job failed: {e}"))
+                    fail_job(session, job, AttemptsExhausted(f"preparing the job failed: {e}"))
 
         run_step(self, ctx, v, lambda c: prepare_job(c, job_id), on_give_up=give_up)
 
@@ -88,4 +89,16 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
 
         run_step(self, ctx, v, lambda c: ocr_page(c, job_id, page_index), on_retry=remember)
 
-    return {PREPARE_JOB: prepare_job_task, OCR_PAGE: ocr_page_task}
+    @app.task(name=DELIVER_WEBHOOK, bind=True)
+    def deliver_webhook_task(self: Task, v: int, delivery_id: str) -> None:
+        # Webhook retries are scheduled in the database; a failure here (the database is
+        # down, say) leaves the row pending and the sweeper sends it again later.
+        run_step(
+            self, ctx, v, lambda c: deliver_webhook(c, delivery_id), on_give_up=lambda _c, _e: None
+        )
+
+    return {
+        PREPARE_JOB: prepare_job_task,
+        OCR_PAGE: ocr_page_task,
+        DELIVER_WEBHOOK: deliver_webhook_task,
+    }

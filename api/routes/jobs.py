@@ -103,7 +103,7 @@ async def submit_job(
     """Upload one file (multipart field `file`); the job is processed asynchronously."""
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
     try:
-        options = parse_options(form.fields)
+        options = parse_options(form.fields, settings)
         upload = form.file
         kind = await run_in_threadpool(check_upload, upload, settings)
         assert upload is not None

@@ -73,6 +73,10 @@ class Stack:
         self.start(f"worker-{queue}", "worker", "--queues", queue)
         wait_for(lambda: b"ready." in self.log_of(f"worker-{queue}"), 60, f"{queue} worker")
 
+    def start_sweeper(self) -> None:
+        self.start("sweeper", "sweeper")
+        wait_for(lambda: b"sweeper running" in self.log_of("sweeper"), 60, "the sweeper")
+
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         proc = self.procs.pop(name)
         if proc.poll() is None:

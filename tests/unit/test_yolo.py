@@ -297,3 +297,14 @@ def test_fresh_process_imports_lazily_and_stays_offline(tmp_path: Path) -> None:
     assert run.stdout.splitlines()[-1] == "pages: 1"  # Ultralytics logs to stdout before it
     assert (tmp_path / "home" / ".cache" / "quire" / "ultralytics" / "Ultralytics").is_dir()
     assert not (tmp_path / "xdg").exists()
+
+
+def test_ultralytics_does_not_replace_pillow_open(weights: Path) -> None:
+    import io
+
+    from shared.errors import CorruptImage
+    from shared.imageinfo import inspect_image
+
+    YoloDetector(weights, device="cpu")
+    with pytest.raises(CorruptImage):
+        inspect_image(io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40), 10_000_000)

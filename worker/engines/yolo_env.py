@@ -59,6 +59,23 @@ def prepare_ultralytics(config_dir: Path | None = None) -> None:
     if live is not None:
         # Imported earlier: Ultralytics fixed its settings folder then, so serve the font there too.
         place_font(Path(live.USER_CONFIG_DIR) / FONT_NAME)
+    keep_pillow_open()
+
+
+def keep_pillow_open() -> None:
+    """Import Ultralytics without its replacement of ``PIL.Image.open``.
+
+    On import it swaps in a version that, for an image Pillow cannot identify, tries to install
+    and import a HEIF plugin; in a worker that turns a corrupt upload into an ImportError instead
+    of Pillow's own error (and quire's ``corrupt_image``). Quire hands Ultralytics decoded
+    arrays only, so Pillow's original is restored.
+    """
+    from PIL import Image
+
+    original = Image.open
+    import ultralytics.utils.patches as patches
+
+    Image.open = getattr(patches, "_image_open", original)
 
 
 def place_font(target: Path) -> bool:

@@ -1,0 +1,103 @@
+"""Webhook events written to the outbox in the transaction that ends a job."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.db.models import Job, WebhookDelivery, WebhookSecret, utcnow
+from shared.webhook_signing import generate_secret
+
+JOB_COMPLETED = "job.completed"
+BATCH_COMPLETED = "batch.completed"
+
+
+def job_completed_payload(job: Job) -> dict[str, object]:
+    """What a receiver gets: the job's outcome and a link to its result, not the result.
+
+    ``result_url`` is stored as a path; delivery prefixes the public base URL.
+    """
+    error = {"code": job.error_code, "message": job.error_message} if job.error_code else None
+    return {
+        "type": JOB_COMPLETED,
+        "timestamp": utcnow().isoformat(),
+        "data": {
+            "job_id": job.id,
+            "status": job.status,
+            "pages_total": job.pages_total,
+            "pages_done": job.pages_done,
+            "pages_failed": job.pages_failed,
+            "error": error,
+            "batch_id": job.batch_id,
+            "metadata": job.metadata_,
+            "result_url": f"/v1/jobs/{job.id}/result",
+        },
+    }
+
+
+def record_job_completed(session: Session, job: Job) -> WebhookDelivery | None:
+    """Add the ``job.completed`` outbox row if the job asked for a callback.
+
+    Call it in the transaction that makes the job terminal; the unique (job, event)
+    constraint makes a second row for the same job impossible.
+    """
+    if not job.callback_url:
+        return None
+    delivery = WebhookDelivery(
+        id=f"msg_{uuid.uuid4().hex}",
+        tenant_id=job.tenant_id,
+        event_type=JOB_COMPLETED,
+        job_id=job.id,
+        batch_id=job.batch_id,
+        url=job.callback_url,
+        payload=json.dumps(job_completed_payload(job), separators=(",", ":")),
+    )
+    session.add(delivery)
+    return delivery
+
+
+def valid_secrets(session: Session, tenant_id: str) -> list[str]:
+    """The tenant's secrets that may sign now, newest first (created if none exists)."""
+    now = utcnow()
+    rows = session.scalars(
+        select(WebhookSecret)
+        .where(WebhookSecret.tenant_id == tenant_id)
+        .order_by(WebhookSecret.created_at.desc())
+    ).all()
+    valid = [r.secret for r in rows if r.expires_at is None or r.expires_at > now]
+    return valid or [ensure_secret(session, tenant_id)]
+
+
+def ensure_secret(session: Session, tenant_id: str) -> str:
+    """The tenant's current secret, created on first use."""
+    current = session.scalar(
+        select(WebhookSecret)
+        .where(WebhookSecret.tenant_id == tenant_id, WebhookSecret.expires_at.is_(None))
+        .order_by(WebhookSecret.created_at.desc())
+        .limit(1)
+    )
+    if current is not None:
+        return current.secret
+    secret = WebhookSecret(tenant_id=tenant_id, secret=generate_secret())
+    session.add(secret)
+    session.flush()
+    return secret.secret
+
+
+def rotate_secret(session: Session, tenant_id: str, overlap_hours: float) -> tuple[str, datetime]:
+    """A new current secret; the old ones stay valid for ``overlap_hours``."""
+    expires = utcnow() + timedelta(hours=overlap_hours)
+    for row in session.scalars(
+        select(WebhookSecret).where(
+            WebhookSecret.tenant_id == tenant_id, WebhookSecret.expires_at.is_(None)
+        )
+    ):
+        row.expires_at = expires
+    secret = WebhookSecret(tenant_id=tenant_id, secret=generate_secret())
+    session.add(secret)
+    session.flush()
+    return secret.secret, expires
