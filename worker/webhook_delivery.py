@@ -133,6 +133,8 @@ def _record(
     status_code = reply.status if reply is not None else None
     if reply is not None and not 200 <= reply.status < 300:
         error = f"HTTP {reply.status}"
+        if 300 <= reply.status < 400:
+            error += f": redirect to {reply.headers.get('location', '?')[:200]} not followed"
     session.add(
         WebhookAttempt(
             delivery_id=delivery_id,
