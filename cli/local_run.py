@@ -1,8 +1,10 @@
 """``quire run``: the whole pipeline on one machine, supervised like a tiny orchestrator.
 
 Starts an embedded Redis (unless ``QUIRE_REDIS_URL`` is set), applies migrations, writes a dev
-API key, then runs the API, a CPU worker and a GPU-queue worker as separate processes. A
-process that dies is started again; Ctrl-C (or SIGTERM) stops everything cleanly.
+API key, then runs the API, a CPU worker, a GPU-queue worker and the sweeper as separate
+processes. A process that dies is started again; Ctrl-C (or SIGTERM) stops everything cleanly.
+Webhooks to plain http and loopback are allowed (with a warning) unless the environment says
+otherwise, so a receiver on this machine works.
 """
 
 from __future__ import annotations
@@ -155,8 +157,9 @@ def run_local(settings: Settings, host: str, port: int) -> int:
         env,
         [
             Managed("api", [*quire, "api", "--host", host, "--port", str(port)]),
-            Managed("worker-cpu", [*quire, "worker", "--queues", "cpu", "--concurrency", "2"]),
-            Managed("worker-gpu", [*quire, "worker", "--queues", "gpu", "--concurrency", "1"]),
+            Managed("worker-cpu", [*quire, "worker", "--queues", "cpu"]),
+            Managed("worker-gpu", [*quire, "worker", "--queues", "gpu"]),
+            Managed("sweeper", [*quire, "sweeper"]),
         ],
     )
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import OFFLINE, QUIRE, REPO, free_port, poll_job, wait_for
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -72,10 +73,27 @@ def test_quire_run_processes_a_job_restarts_workers_and_stops_cleanly(
             p for p in children_of(run.pid) if b"worker" in Path(f"/proc/{p}/cmdline").read_bytes()
         ]
         assert len(workers) == 2
+        commands = [Path(f"/proc/{p}/cmdline").read_bytes() for p in children_of(run.pid)]
+        assert sum(b"sweeper" in c for c in commands) == 1
         os.killpg(workers[0], signal.SIGKILL)
         wait_for(lambda: b"restarting" in log_path.read_bytes(), 30, "the restart")
         second = poll_job(base, key, submit(), {"succeeded", "failed"}, timeout=120)
         assert second["status"] == "succeeded"
+
+        # Webhooks work locally: loopback receivers are allowed by quire run.
+        receiver = Receiver()
+        try:
+            response = httpx.post(
+                f"{base}/v1/jobs",
+                headers={"Authorization": f"Bearer {key}"},
+                files={"file": ("crom.png", crom_png, "image/png")},
+                data={"callback_url": receiver.url},
+            )
+            assert response.status_code == 202, response.text
+            (event,) = receiver.wait_for(1, timeout=60)
+            assert event.headers["webhook-id"].startswith("msg_")
+        finally:
+            receiver.close()
 
         children = children_of(run.pid)
         run.send_signal(signal.SIGINT)  # what Ctrl-C sends
