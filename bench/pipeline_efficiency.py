@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=10)
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = parser.parse_args()
     pages = [printed_page(args.lines, seed=i) for i in range(args.pages)]
     data = [png(p) for p in pages]
@@ -129,7 +130,7 @@ def main() -> None:
                 "QUIRE_DATA_DIR": str(Path(folder) / "data"),
                 "QUIRE_ENGINE": "ppocr-trocr",
                 "QUIRE_RECOGNIZER_MODEL": str(model),
-                "QUIRE_DEVICE": "cpu",
+                "QUIRE_DEVICE": args.device,
                 "QUIRE_RECOGNIZER_MAX_NEW_TOKENS": str(args.tokens),
                 "QUIRE_RECOGNIZER_MIN_NEW_TOKENS": str(args.tokens),
                 "QUIRE_PPOCR_MIN_CONFIDENCE": "0",
