@@ -21,7 +21,7 @@ from urllib.parse import SplitResult, quote, urlsplit
 
 import httpx
 
-from shared.errors import QuireError
+from shared.errors import CallbackRefused, DeliveryFailed
 from shared.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -47,24 +47,6 @@ _PRIVATE = (
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
-
-
-class CallbackRefused(QuireError):
-    """The callback URL is not one quire will call."""
-
-    code = "callback_url_refused"
-    title = "Callback URL refused"
-    http_status = 422
-    retryable = False
-
-
-class DeliveryFailed(QuireError):
-    """The webhook could not be delivered: connection, TLS or timeout failure."""
-
-    code = "delivery_failed"
-    title = "Webhook delivery failed"
-    http_status = 502
-    retryable = True
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,14 @@ class UnsupportedDocument(QuireError):
     http_status = 422
 
 
+class CallbackRefused(QuireError):
+    """The callback URL is not one quire will call (scheme, address, syntax)."""
+
+    code = "callback_url_refused"
+    title = "Callback URL refused"
+    http_status = 422
+
+
 # --- processing errors: raised in workers, they end a page ---
 
 
@@ -136,6 +144,15 @@ class BrokerUnavailable(DependencyUnavailable):
 class StoreUnavailable(DependencyUnavailable):
     code = "store_unavailable"
     title = "The object store is unavailable"
+
+
+class DeliveryFailed(QuireError):
+    """A webhook could not be delivered: DNS, connection, TLS or timeout failure."""
+
+    code = "delivery_failed"
+    title = "Webhook delivery failed"
+    http_status = 502
+    retryable = True
 
 
 class ObjectMissing(QuireError):

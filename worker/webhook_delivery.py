@@ -25,14 +25,8 @@ from shared.db.models import (
     utcnow,
 )
 from shared.db.session import transaction
-from shared.egress import (
-    CallbackRefused,
-    DeliveryFailed,
-    Reply,
-    policy_from_settings,
-    post_json,
-    resolve_target,
-)
+from shared.egress import Reply, policy_from_settings, post_json, resolve_target
+from shared.errors import CallbackRefused, DeliveryFailed
 from shared.settings import Settings
 from shared.webhook_events import valid_secrets
 from shared.webhook_signing import signature_headers
