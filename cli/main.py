@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--seed", type=int, default=0)
 
     sub.add_parser("sweeper", help="run the periodic sweeper (webhook retries)")
+    sub.add_parser("scaler", help="publish the GPU queue's autoscaling metrics")
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -92,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency = args.concurrency or (settings.gpu_concurrency if gpu else 2)
         run_worker(settings, queues, concurrency, pool)
         return 0
-    if args.command == "sweeper":
-        return _run_sweeper(settings)
+    if args.command in ("sweeper", "scaler"):
+        return _run_periodic(settings, args.command)
     if args.command == "models":
         return _build_models(args.size, args.out, args.seed)
     if args.command == "db":
@@ -104,20 +105,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _create_key(settings, args.tenant, args.name)
 
 
-def _run_sweeper(settings: Settings) -> int:
+def _run_periodic(settings: Settings, command: str) -> int:
+    """Run the sweeper or the scaler until SIGTERM or Ctrl-C."""
     import signal
     import threading
 
     from shared.celery_config import build_celery
     from worker.context import WorkerContext
-    from worker.sweeper import run_sweeper
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    ctx = WorkerContext.build(settings, producer=build_celery(settings, name="quire-sweeper"))
-    logging.getLogger("quire.sweeper").info("sweeper running")
-    run_sweeper(ctx, stop)
+    ctx = WorkerContext.build(settings, producer=build_celery(settings, name=f"quire-{command}"))
+    logging.getLogger(f"quire.{command}").info("%s running", command)
+    if command == "sweeper":
+        from worker.sweeper import run_sweeper
+
+        run_sweeper(ctx, stop)
+    else:
+        from worker.heartbeat import redis_from_url
+        from worker.scaling.scaler import run_scaler
+
+        run_scaler(ctx, redis_from_url(settings.broker_url), stop)
     ctx.close()
     return 0
 

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_secret_rotation_hours: float = Field(24.0, ge=0)
     sweep_interval_seconds: float = Field(1.0, gt=0)
+
+    scaler_interval_seconds: float = Field(15.0, gt=0)
+    scaler_publish: bool = Field(False, description="Send the metrics to CloudWatch.")
+    cloudwatch_namespace: str = "Quire"
+    cloudwatch_endpoint_url: str | None = None
+    scaler_service_name: str = Field("worker-gpu", description="Metric dimension Service.")
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_shutdown
@@ -14,6 +15,7 @@ from shared.queues import GPU_QUEUE
 from shared.settings import Settings
 from worker.context import WorkerContext
 from worker.engines.registry import check_engine
+from worker.heartbeat import redis_from_url, start_heartbeat
 from worker.tasks import register_tasks
 
 log = logging.getLogger("quire.worker")
@@ -36,6 +38,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
     """
     app, ctx = create_worker_app(settings)
     loads_engine = GPU_QUEUE in queues
+    name = f"quire-{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"
     if loads_engine:
         check_engine(settings)
 
@@ -45,10 +48,19 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
             ctx.load_engine()
 
     worker_process_init.connect(init_child, weak=False)
-    worker_shutdown.connect(lambda **_: ctx.close(), weak=False)
+    stop_beating = threading.Event()
+    if loads_engine:
+        start_heartbeat(
+            redis_from_url(settings.broker_url), GPU_QUEUE, name, ctx.in_flight, stop_beating
+        )
+
+    def shutdown(**_: object) -> None:
+        stop_beating.set()
+        ctx.close()
+
+    worker_shutdown.connect(shutdown, weak=False)
     if loads_engine and pool != "prefork":
         ctx.load_engine()
-    name = f"quire-{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"
     log.info("worker %s consuming %s with %s x%d", name, queues, pool, concurrency)
     app.worker_main(
         [

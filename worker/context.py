@@ -15,6 +15,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStore, build_store
 from worker.engines.base import OcrEngine
 from worker.engines.registry import build_engine as build_ocr_engine
+from worker.heartbeat import InFlight
 from worker.page_runner import BatchedPageRunner
 
 
@@ -27,6 +28,7 @@ class WorkerContext:
     sessions: sessionmaker[Session]
     store: ObjectStore
     producer: Celery
+    in_flight: InFlight = field(default_factory=InFlight)
     _engine: OcrEngine | None = None
     _runner: BatchedPageRunner | None = None
     _engine_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -23,8 +23,16 @@ def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
         claim = claim_page(session, job_id, index, ctx.settings.max_attempts)
     if claim is None:
         return
+    ctx.in_flight.add(1)  # the heartbeat reports it: the scaler keeps busy workers
     try:
-        pixels = decode_page(ctx.store.get_bytes(claim.image_key), ctx.settings.max_image_pixels)
+        _process(ctx, job_id, index, claim.image_key)
+    finally:
+        ctx.in_flight.add(-1)
+
+
+def _process(ctx: WorkerContext, job_id: str, index: int, image_key: str) -> None:
+    try:
+        pixels = decode_page(ctx.store.get_bytes(image_key), ctx.settings.max_image_pixels)
         runner = ctx.runner
         result = runner.run_page(pixels)
     except QuireError as e:

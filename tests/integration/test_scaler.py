@@ -1,0 +1,97 @@
+"""Heartbeats, the scaler's measurement, and its CloudWatch metrics on a moto server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+import redis
+
+from shared.celery_config import build_celery
+from shared.db.models import Job, Page, PageStatus
+from shared.db.session import transaction
+from shared.queues import OCR_PAGE, ocr_page_payload
+from shared.settings import Settings
+from shared.tenancy import ensure_tenant
+from worker.context import WorkerContext
+from worker.heartbeat import InFlight, beat, read_fleet, redis_from_url, start_heartbeat
+from worker.scaling.scaler import measure, publish
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ctx(
+    make_settings: Callable[..., Settings], database_url: str, redis_url: str, s3_endpoint: str
+) -> Iterator[WorkerContext]:
+    settings = make_settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        cloudwatch_endpoint_url=s3_endpoint,
+        scaler_service_name="gpu-test",
+    )
+    context = WorkerContext.build(settings, producer=build_celery(settings))
+    yield context
+    context.close()
+
+
+def test_heartbeats_count_running_and_busy_workers(redis_url: str) -> None:
+    client = redis_from_url(redis_url)
+    beat(client, "gpu", "a", 0)
+    beat(client, "gpu", "b", 3)
+    beat(client, "cpu", "c", 1)
+    assert read_fleet(client, "gpu").running == 2
+    assert read_fleet(client, "gpu").busy == 1
+    assert 0 < int(client.ttl("quire:workers:gpu:a")) <= 30
+
+
+def test_heartbeat_thread_reports_pages_and_leaves_on_stop(redis_url: str) -> None:
+    client = redis_from_url(redis_url)
+    pages, stop = InFlight(), threading.Event()
+    pages.add(2)
+    thread = start_heartbeat(client, "gpu", "w1", pages, stop, interval=0.05)
+    time.sleep(0.2)
+    assert client.get("quire:workers:gpu:w1") == b"2"
+    stop.set()
+    thread.join(5)
+    assert read_fleet(client, "gpu").running == 0
+
+
+def test_measure_and_publish(ctx: WorkerContext, redis_url: str, s3_endpoint: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    with transaction(ctx.sessions) as session:
+        job = Job(
+            tenant_id=ensure_tenant(session, "scaler").id, source_key="k", media_type="image/png"
+        )
+        session.add(job)
+        session.flush()
+        for index, status in enumerate([PageStatus.RUNNING, PageStatus.RUNNING, PageStatus.QUEUED]):
+            session.add(Page(job_id=job.id, index=index, image_key="k", status=status.value))
+    for priority in (0, 6):  # an interactive and a bulk page
+        ctx.producer.send_task(
+            OCR_PAGE, kwargs=ocr_page_payload("j", 0), queue="gpu", priority=priority
+        )
+    beat(client, "gpu", "w1", 1)
+    metrics = measure(ctx, client)
+    assert metrics.backlog == 2 and metrics.running_workers == 1 and metrics.busy_workers == 1
+    assert metrics.in_flight >= 2 and metrics.backlog_per_task == 2.0
+
+    cloudwatch: Any = boto3.client(
+        "cloudwatch",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    publish(cloudwatch, ctx.settings, metrics)
+    names = {
+        m["MetricName"]
+        for m in cloudwatch.list_metrics(
+            Namespace="Quire", Dimensions=[{"Name": "Service", "Value": "gpu-test"}]
+        )["Metrics"]
+    }
+    assert names == {"Backlog", "InFlight", "RunningWorkers", "BusyWorkers", "BacklogPerTask"}

@@ -1,0 +1,104 @@
+"""The scaler: measures the GPU queue and publishes the autoscaling signal.
+
+``BacklogPerTask = backlog / max(running workers, 1)`` goes to CloudWatch with the raw figures
+(backlog, pages in flight, running and busy workers); ECS target tracking scales the GPU service
+on it, and a step alarm on ``Backlog > 0`` while no worker runs takes it from zero to one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import boto3
+import redis
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import func, select
+
+from shared.db.models import Page, PageStatus
+from shared.errors import QuireError
+from shared.queue_depth import waiting_messages
+from shared.queues import GPU_QUEUE
+from shared.settings import Settings
+from worker.context import WorkerContext
+from worker.heartbeat import read_fleet
+
+log = logging.getLogger("quire.scaler")
+
+
+@dataclass(frozen=True)
+class QueueMetrics:
+    """One measurement of the GPU queue."""
+
+    backlog: int
+    in_flight: int
+    running_workers: int
+    busy_workers: int
+
+    @property
+    def backlog_per_task(self) -> float:
+        return self.backlog / max(self.running_workers, 1)
+
+
+def measure(ctx: WorkerContext, client: redis.Redis, queue: str = GPU_QUEUE) -> QueueMetrics:
+    """Waiting messages (all priorities), pages running (DB) and live workers (heartbeats)."""
+    with ctx.sessions() as session:
+        running_pages = session.scalar(
+            select(func.count()).select_from(Page).where(Page.status == PageStatus.RUNNING.value)
+        )
+    fleet = read_fleet(client, queue)
+    return QueueMetrics(
+        waiting_messages(client, queue), int(running_pages or 0), fleet.running, fleet.busy
+    )
+
+
+def metric_data(metrics: QueueMetrics, service: str) -> list[dict[str, Any]]:
+    """The CloudWatch datapoints of one measurement."""
+    dimensions = [{"Name": "Service", "Value": service}]
+    values = {
+        **{k: float(v) for k, v in asdict(metrics).items()},
+        "backlog_per_task": metrics.backlog_per_task,
+    }
+    names = {
+        "backlog": "Backlog",
+        "in_flight": "InFlight",
+        "running_workers": "RunningWorkers",
+        "busy_workers": "BusyWorkers",
+        "backlog_per_task": "BacklogPerTask",
+    }
+    return [
+        {"MetricName": names[k], "Dimensions": dimensions, "Value": v, "Unit": "Count"}
+        for k, v in values.items()
+    ]
+
+
+def cloudwatch_client(settings: Settings) -> Any:
+    return boto3.client(
+        "cloudwatch", region_name=settings.s3_region, endpoint_url=settings.cloudwatch_endpoint_url
+    )
+
+
+def publish(cloudwatch: Any, settings: Settings, metrics: QueueMetrics) -> None:
+    """Send one measurement to CloudWatch."""
+    cloudwatch.put_metric_data(
+        Namespace=settings.cloudwatch_namespace,
+        MetricData=metric_data(metrics, settings.scaler_service_name),
+    )
+
+
+def run_scaler(ctx: WorkerContext, client: redis.Redis, stop: threading.Event) -> None:
+    """Measure and publish every ``QUIRE_SCALER_INTERVAL_SECONDS`` until ``stop``."""
+    cloudwatch = cloudwatch_client(ctx.settings) if ctx.settings.scaler_publish else None
+    while not stop.is_set():
+        try:
+            metrics = measure(ctx, client)
+            log.info(
+                "gpu queue: %s backlog_per_task=%.2f", asdict(metrics), metrics.backlog_per_task
+            )
+            if cloudwatch is not None:
+                publish(cloudwatch, ctx.settings, metrics)
+        except (QuireError, redis.RedisError, BotoCoreError, ClientError, OSError) as e:
+            log.warning("scaler pass failed, will retry: %s", e)
+        stop.wait(ctx.settings.scaler_interval_seconds)
