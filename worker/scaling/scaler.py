@@ -24,6 +24,7 @@ from shared.queues import GPU_QUEUE
 from shared.settings import Settings
 from worker.context import WorkerContext
 from worker.heartbeat import read_fleet
+from worker.scaling.policy import backlog_per_task
 
 log = logging.getLogger("quire.scaler")
 
@@ -39,7 +40,7 @@ class QueueMetrics:
 
     @property
     def backlog_per_task(self) -> float:
-        return self.backlog / max(self.running_workers, 1)
+        return backlog_per_task(self.backlog, self.running_workers)
 
 
 def measure(ctx: WorkerContext, client: redis.Redis, queue: str = GPU_QUEUE) -> QueueMetrics:
