@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.context import ApiContext
+from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.routes import health, jobs, webhooks
 from shared.settings import Settings
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="quire", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.quire = context
     install_problem_handlers(app)
+    install_metrics(app, context.sessions)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(webhooks.router)

@@ -7,9 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from shared.logging_setup import configure_logging
 from shared.settings import Settings
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"quire: invalid settings: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "run":
         from cli.local_run import run_local
 
@@ -78,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         uvicorn.run(
             create_app(settings),
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             host=args.host,
             port=args.port,
             log_level=settings.log_level.lower(),

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     cloudwatch_endpoint_url: str | None = None
     scaler_service_name: str = Field("worker-gpu", description="Metric dimension Service.")
     log_level: str = "INFO"
+    log_format: str = Field("text", pattern="^(text|json)$", description="json in production.")
+    worker_metrics_port: int = Field(9101, ge=0, le=65535, description="GPU worker; 0: off.")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

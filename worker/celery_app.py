@@ -16,6 +16,7 @@ from shared.settings import Settings
 from worker.context import WorkerContext
 from worker.engines.registry import check_engine
 from worker.heartbeat import redis_from_url, start_heartbeat
+from worker.metrics import serve_metrics
 from worker.tasks import register_tasks
 
 log = logging.getLogger("quire.worker")
@@ -50,6 +51,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
     worker_process_init.connect(init_child, weak=False)
     stop_beating = threading.Event()
     if loads_engine:
+        serve_metrics(settings.worker_metrics_port)
         start_heartbeat(
             redis_from_url(settings.broker_url), GPU_QUEUE, name, ctx.in_flight, stop_beating
         )

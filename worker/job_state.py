@@ -25,6 +25,7 @@ class PageClaim:
     index: int
     image_key: str
     attempt: int
+    queued_seconds: float
 
 
 def lock_job(session: Session, job_id: str) -> Job | None:
@@ -61,7 +62,8 @@ def claim_page(session: Session, job_id: str, index: int, max_attempts: int) -> 
     page.status, page.started_at = PageStatus.RUNNING.value, now
     if job.status == JobStatus.QUEUED:
         job.status, job.started_at = JobStatus.RUNNING.value, now
-    return PageClaim(job_id, index, page.image_key, page.attempts)
+    waited = (now - page.created_at).total_seconds()
+    return PageClaim(job_id, index, page.image_key, page.attempts, waited)
 
 
 def record_page_result(

@@ -44,11 +44,13 @@ class MicroBatcher(Generic[In, Out]):
         max_size: int,
         max_wait: float,
         name: str = "batcher",
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         if max_size < 1 or max_wait < 0:
             raise ValueError("max_size must be >= 1 and max_wait >= 0")
         self.fn, self.max_size, self.max_wait, self.name = fn, max_size, max_wait, name
         self.stats = BatchStats()
+        self.on_batch = on_batch
         self._queue: queue.Queue[tuple[In, Future[Out]] | None] = queue.Queue()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
@@ -105,6 +107,8 @@ class MicroBatcher(Generic[In, Out]):
         self.stats.batches += 1
         self.stats.items += len(live)
         self.stats.sizes.append(len(live))
+        if self.on_batch is not None:
+            self.on_batch(len(live))
         try:
             results = list(self.fn([item for item, _ in live]))
             if len(results) != len(live):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from shared.db.session import transaction
 from shared.errors import QuireError
 from worker.context import WorkerContext
 from worker.images import decode_page
 from worker.job_state import claim_page, record_page_failure, record_page_result
+from worker.metrics import PAGE_SECONDS, PAGES, QUEUE_WAIT, observe_gpu_memory
 
 log = logging.getLogger("quire.worker")
 
@@ -23,14 +25,19 @@ def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
         claim = claim_page(session, job_id, index, ctx.settings.max_attempts)
     if claim is None:
         return
+    QUEUE_WAIT.observe(claim.queued_seconds)
     ctx.in_flight.add(1)  # the heartbeat reports it: the scaler keeps busy workers
+    started = time.perf_counter()
     try:
-        _process(ctx, job_id, index, claim.image_key)
+        PAGES.labels(_process(ctx, job_id, index, claim.image_key)).inc()
     finally:
         ctx.in_flight.add(-1)
+        PAGE_SECONDS.observe(time.perf_counter() - started)
+        observe_gpu_memory()
 
 
-def _process(ctx: WorkerContext, job_id: str, index: int, image_key: str) -> None:
+def _process(ctx: WorkerContext, job_id: str, index: int, image_key: str) -> str:
+    ids = {"job_id": job_id, "page_index": index}
     try:
         pixels = decode_page(ctx.store.get_bytes(image_key), ctx.settings.max_image_pixels)
         runner = ctx.runner
@@ -40,8 +47,8 @@ def _process(ctx: WorkerContext, job_id: str, index: int, image_key: str) -> Non
             raise
         with transaction(ctx.sessions) as session:
             record_page_failure(session, job_id, index, e)
-        log.info("page %s/%s failed: %s", job_id, index, e.code)
-        return
+        log.info("page %s/%s failed: %s", job_id, index, e.code, extra=ids)
+        return "failed"
     with transaction(ctx.sessions) as session:
         written = record_page_result(session, job_id, index, result, runner.name)
     log.info(
@@ -50,4 +57,6 @@ def _process(ctx: WorkerContext, job_id: str, index: int, image_key: str) -> Non
         index,
         len(result.lines),
         "" if written else " (already recorded)",
+        extra=ids,
     )
+    return "succeeded"

@@ -16,6 +16,7 @@ from worker.engines.base import (
     assemble_page,
     crop_lines,
 )
+from worker.metrics import BATCH_SIZE
 from worker.microbatch import MicroBatcher
 
 T = TypeVar("T")
@@ -29,10 +30,18 @@ class BatchedPageRunner:
     ) -> None:
         self.engine = engine
         self.detector: MicroBatcher[Image, list[DetectedLine]] = MicroBatcher(
-            engine.detector.detect, detector_batch, max_wait, name="detector-batcher"
+            engine.detector.detect,
+            detector_batch,
+            max_wait,
+            name="detector-batcher",
+            on_batch=BATCH_SIZE.labels("detector").observe,
         )
         self.recognizer: MicroBatcher[Image, Recognition] = MicroBatcher(
-            engine.recognizer.recognize, recognizer_batch, max_wait, name="recognizer-batcher"
+            engine.recognizer.recognize,
+            recognizer_batch,
+            max_wait,
+            name="recognizer-batcher",
+            on_batch=BATCH_SIZE.labels("recognizer").observe,
         )
 
     @property

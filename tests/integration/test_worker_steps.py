@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import redis
 from PIL import Image
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from shared.celery_config import build_celery
@@ -123,7 +124,10 @@ def test_ocr_page_writes_result_and_finishes_job(
 ) -> None:
     job_id = make_job(encode(striped_page([20, 30])))
     prepare_job(ctx, job_id)
+    done_before = REGISTRY.get_sample_value("quire_worker_pages_total", {"outcome": "succeeded"})
     ocr_page(ctx, job_id, 0)
+    done_after = REGISTRY.get_sample_value("quire_worker_pages_total", {"outcome": "succeeded"})
+    assert (done_after or 0) - (done_before or 0) == 1
     job, pages = load(ctx, job_id)
     assert job.status == "succeeded"
     assert (job.pages_done, job.pages_failed) == (1, 0)
