@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit lint format clean
+CHECKOV_VENV ?= .venv-checkov
+
+.PHONY: install run test test-unit lint format clean checkov
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,5 +35,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Terraform policy checks, in their own venv (checkov's pins would fight the app's).
+checkov:
+	test -x $(CHECKOV_VENV)/bin/checkov || ( $(PYTHON) -m venv $(CHECKOV_VENV) && \
+		$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30 )
+	$(CHECKOV_VENV)/bin/checkov -d infra --compact --quiet
+
 clean:
-	rm -rf $(VENV) .quire .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .quire .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,14 @@
+output "target_tracking_policy_arn" {
+  description = "Target tracking policy on BacklogPerTask."
+  value       = aws_appautoscaling_policy.backlog_per_task.arn
+}
+
+output "from_zero_policy_arn" {
+  description = "Step policy that takes the GPU service from 0 to 1."
+  value       = aws_appautoscaling_policy.from_zero.arn
+}
+
+output "from_zero_alarm_name" {
+  description = "Alarm that triggers the step policy."
+  value       = aws_cloudwatch_metric_alarm.from_zero.alarm_name
+}
