@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     cloudwatch_namespace: str = "Quire"
     cloudwatch_endpoint_url: str | None = None
     scaler_service_name: str = Field("worker-gpu", description="Metric dimension Service.")
+    scaler_metrics_port: int = Field(9102, ge=0, le=65535, description="Scaler; 0: off.")
     log_level: str = "INFO"
     log_format: str = Field("text", pattern="^(text|json)$", description="json in production.")
     worker_metrics_port: int = Field(9101, ge=0, le=65535, description="GPU worker; 0: off.")

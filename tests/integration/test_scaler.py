@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from shared.celery_config import build_celery
 from shared.db.models import Job, Page, PageStatus
@@ -19,7 +20,7 @@ from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from worker.context import WorkerContext
 from worker.heartbeat import InFlight, beat, read_fleet, redis_from_url, start_heartbeat
-from worker.scaling.scaler import measure, publish
+from worker.scaling.scaler import expose, measure, publish
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +89,9 @@ def test_measure_and_publish(ctx: WorkerContext, redis_url: str, s3_endpoint: st
         aws_secret_access_key="test",
     )
     publish(cloudwatch, ctx.settings, metrics)
+    expose(metrics)
+    assert REGISTRY.get_sample_value("quire_gpu_queue_backlog_per_task") == 2.0
+    assert REGISTRY.get_sample_value("quire_gpu_queue_busy_workers") == 1.0
     names = {
         m["MetricName"]
         for m in cloudwatch.list_metrics(

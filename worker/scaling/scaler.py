@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import Gauge
 from sqlalchemy import func, select
 
 from shared.db.models import Page, PageStatus
@@ -24,9 +25,14 @@ from shared.queues import GPU_QUEUE
 from shared.settings import Settings
 from worker.context import WorkerContext
 from worker.heartbeat import read_fleet
+from worker.metrics import serve_metrics
 from worker.scaling.policy import backlog_per_task
 
 log = logging.getLogger("quire.scaler")
+GAUGES = {
+    name: Gauge(f"quire_gpu_queue_{name}", f"GPU queue: {name.replace('_', ' ')}.")
+    for name in ("backlog", "in_flight", "running_workers", "busy_workers", "backlog_per_task")
+}
 
 
 @dataclass(frozen=True)
@@ -89,12 +95,20 @@ def publish(cloudwatch: Any, settings: Settings, metrics: QueueMetrics) -> None:
     )
 
 
+def expose(metrics: QueueMetrics) -> None:
+    """Show the last measurement on the scaler's Prometheus endpoint."""
+    for name, value in {**asdict(metrics), "backlog_per_task": metrics.backlog_per_task}.items():
+        GAUGES[name].set(value)
+
+
 def run_scaler(ctx: WorkerContext, client: redis.Redis, stop: threading.Event) -> None:
     """Measure and publish every ``QUIRE_SCALER_INTERVAL_SECONDS`` until ``stop``."""
+    serve_metrics(ctx.settings.scaler_metrics_port)
     cloudwatch = cloudwatch_client(ctx.settings) if ctx.settings.scaler_publish else None
     while not stop.is_set():
         try:
             metrics = measure(ctx, client)
+            expose(metrics)
             log.info(
                 "gpu queue: %s backlog_per_task=%.2f", asdict(metrics), metrics.backlog_per_task
             )
