@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned in the worker extra, so pip never resolves a bare (multi-GB) torch.
 	$(BIN)/python -m pip install --quiet -e '.[api,worker,dev]'
+	# The ALTO 4 and PAGE 2019 XSDs (and LoC's xlink.xsd) for the exporter tests, read from
+	# these wheels offline; their own dependencies are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps htrflow==0.2.6 ocrd-validators==2.67.1
 	touch $(STAMP)
 
 install: $(STAMP)

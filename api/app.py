@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.context import ApiContext
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
-from api.routes import health, jobs, webhooks
+from api.routes import batches, health, jobs, uploads, webhooks
 from shared.settings import Settings
 
 DESCRIPTION = """Asynchronous OCR for scanned documents.
@@ -34,5 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app, context.sessions)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(batches.router)
+    app.include_router(uploads.router)
     app.include_router(webhooks.router)
     return app

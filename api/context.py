@@ -8,6 +8,7 @@ from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.presign import Presigner, build_presigner
 from shared.celery_config import build_celery
 from shared.db.session import build_engine, build_sessionmaker
 from shared.imageinfo import configure_pillow
@@ -24,17 +25,20 @@ class ApiContext:
     sessions: sessionmaker[Session]
     store: ObjectStore
     producer: Celery
+    presigner: Presigner
 
     @classmethod
     def build(cls, settings: Settings) -> ApiContext:
         configure_pillow(settings.max_image_pixels)
         engine = build_engine(settings.effective_database_url)
+        store = build_store(settings)
         return cls(
             settings=settings,
             engine=engine,
             sessions=build_sessionmaker(engine),
-            store=build_store(settings),
+            store=store,
             producer=build_celery(settings, name="quire-api"),
+            presigner=build_presigner(settings, store),
         )
 
     def close(self) -> None:

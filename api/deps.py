@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.context import ApiContext
+from api.presign import Presigner
 from shared.apikeys import hash_key
 from shared.db.models import ApiKey, Tenant
 from shared.db.session import transaction
@@ -47,7 +48,12 @@ def get_producer(context: ContextDep) -> Celery:
     return context.producer
 
 
+def get_presigner(context: ContextDep) -> Presigner:
+    return context.presigner
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PresignerDep = Annotated[Presigner, Depends(get_presigner)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 ProducerDep = Annotated[Celery, Depends(get_producer)]

@@ -31,14 +31,17 @@ class ReceivedFile:
 
 @dataclass
 class ReceivedForm:
-    """The parts of a form: at most one file, and small text fields."""
+    """The parts of a form: at most one ``file``, repeated ``files`` where the form allows
+    them, and small text fields."""
 
     file: ReceivedFile | None = None
+    files: list[ReceivedFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.spool.close()
+        for received in [self.file, *self.files]:
+            if received is not None:
+                received.spool.close()
 
 
 @dataclass
@@ -47,6 +50,8 @@ class FormLimits:
 
     max_file_bytes: int
     file_field: str = "file"
+    repeated_file_field: str | None = None  # e.g. "files": several files, each a part
+    max_files: int = 1
     max_field_bytes: int = 64 * 1024
     max_fields: int = 16
 
@@ -64,6 +69,8 @@ class _FormCollector:
         self._name = ""
         self._buffer: bytearray | None = None
         self._to_file = False
+        self._current: ReceivedFile | None = None
+        self._total = 0
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -94,10 +101,11 @@ class _FormCollector:
         if self._name == self.limits.file_field:
             if self.form.file is not None:
                 raise InvalidRequest(f"send one '{self.limits.file_field}' part only")
-            name = (filename or b"").decode("utf-8", "replace")
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by ReceivedForm.close
-            self.form.file = ReceivedFile(spool=spool, filename=name)
-            self._to_file = True
+            self.form.file = self._new_file(filename)
+        elif self._name and self._name == self.limits.repeated_file_field:
+            if len(self.form.files) >= self.limits.max_files:
+                raise InvalidRequest(f"send at most {self.limits.max_files} files")
+            self.form.files.append(self._new_file(filename))
         elif filename is not None:
             raise InvalidRequest(f"unexpected file part {self._name!r}")
         else:
@@ -105,9 +113,15 @@ class _FormCollector:
                 raise InvalidRequest("too many form fields")
             self._buffer = bytearray()
 
+    def _new_file(self, filename: bytes | None) -> ReceivedFile:
+        name = (filename or b"").decode("utf-8", "replace")
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by ReceivedForm.close
+        self._current, self._to_file = ReceivedFile(spool=spool, filename=name), True
+        return self._current
+
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
-        if self._to_file and self.form.file is not None:
+        if self._to_file and self._current is not None:
             self._write_file(chunk)
         elif self._buffer is not None:
             self._buffer.extend(chunk)
@@ -117,10 +131,11 @@ class _FormCollector:
                 )
 
     def _write_file(self, chunk: bytes) -> None:
-        received = self.form.file
+        received = self._current
         assert received is not None
         received.size += len(chunk)
-        if received.size > self.limits.max_file_bytes:
+        self._total += len(chunk)
+        if max(received.size, self._total) > self.limits.max_file_bytes:
             raise UploadTooLarge(
                 f"the file exceeds the limit of {self.limits.max_file_bytes} bytes",
                 limit_bytes=self.limits.max_file_bytes,
@@ -135,7 +150,7 @@ class _FormCollector:
                 self.form.fields[self._name] = self._buffer.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise InvalidRequest(f"form field {self._name!r} is not UTF-8") from e
-        self._buffer, self._to_file = None, False
+        self._buffer, self._to_file, self._current = None, False, None
 
     def _end(self) -> None:
         self.finished = True
@@ -186,6 +201,7 @@ async def receive_form(request: Request, limits: FormLimits) -> ReceivedForm:
     if not collector.finished:
         collector.form.close()
         raise InvalidRequest("the multipart body ended early")
-    if collector.form.file is not None:
-        collector.form.file.spool.seek(0)
+    for received in [collector.form.file, *collector.form.files]:
+        if received is not None:
+            received.spool.seek(0)
     return collector.form

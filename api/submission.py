@@ -48,13 +48,15 @@ class SubmitOptions:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_options(fields: dict[str, str], settings: Settings) -> SubmitOptions:
-    """Validate the text fields of ``POST /v1/jobs``."""
+def parse_options(
+    fields: dict[str, str], settings: Settings, default_priority: Priority = Priority.INTERACTIVE
+) -> SubmitOptions:
+    """Validate the text fields of ``POST /v1/jobs`` and ``POST /v1/batches``."""
     unknown = set(fields) - {"priority", "callback_url", "metadata"}
     if unknown:
         raise InvalidRequest(f"unknown form fields: {', '.join(sorted(unknown))}")
     try:
-        priority = Priority(fields.get("priority") or Priority.INTERACTIVE)
+        priority = Priority(fields.get("priority") or default_priority)
     except ValueError as e:
         raise InvalidRequest("priority must be 'interactive' or 'bulk'") from e
     return SubmitOptions(
@@ -62,6 +64,16 @@ def parse_options(fields: dict[str, str], settings: Settings) -> SubmitOptions:
         _callback_url(fields.get("callback_url"), settings),
         _metadata(fields.get("metadata")),
     )
+
+
+def options_from_json(
+    priority: str, callback_url: str | None, metadata: dict[str, Any], settings: Settings
+) -> SubmitOptions:
+    """The same options, sent as JSON fields instead of form fields."""
+    encoded = json.dumps(metadata)
+    if len(encoded.encode()) > MAX_METADATA_BYTES:
+        raise InvalidRequest(f"metadata exceeds {MAX_METADATA_BYTES} bytes")
+    return SubmitOptions(Priority(priority), _callback_url(callback_url, settings), metadata)
 
 
 def _callback_url(value: str | None, settings: Settings) -> str | None:
@@ -145,13 +157,18 @@ def create_job(
 
 def enqueue_prepare(producer: Celery, job: Job) -> None:
     """Send ``prepare_job`` for a committed job row."""
+    send_or_raise(producer, PREPARE_JOB, prepare_job_payload(job.id), job.priority)
+
+
+def send_or_raise(producer: Celery, task: str, payload: dict[str, object], priority: str) -> None:
+    """Send a task at a named priority; ``BrokerUnavailable`` if the queue cannot take it."""
     try:
         producer.send_task(
-            PREPARE_JOB,
-            kwargs=prepare_job_payload(job.id),
-            queue=TASK_QUEUES[PREPARE_JOB],
-            priority=PRIORITY_BY_NAME[job.priority],
+            task,
+            kwargs=payload,
+            queue=TASK_QUEUES[task],
+            priority=PRIORITY_BY_NAME[priority],
         )
     except (KombuOperationalError, RedisError, OSError) as e:
-        log.warning("enqueue of job %s failed: %s", job.id, e)
+        log.warning("enqueue of %s %s failed: %s", task, payload, e)
         raise BrokerUnavailable("the job queue is unavailable; try again shortly") from e

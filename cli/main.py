@@ -6,9 +6,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from shared.logging_setup import configure_logging
-from shared.settings import Settings
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+# Client commands run the client package alone: it imports no server code.
+CLIENT_COMMANDS = ("submit", "status", "results")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--out", required=True, help="folder for detector.pt and recognizer/")
     models.add_argument("--seed", type=int, default=0)
 
+    for name, text in (
+        ("submit", "client: send a file, folder or archive (`quire submit --help`)"),
+        ("status", "client: show a job's or batch's progress"),
+        ("results", "client: download results into a folder"),
+    ):
+        sub.add_parser(name, help=text, add_help=False)
     sub.add_parser("sweeper", help="run the periodic sweeper (webhook retries)")
     sub.add_parser("scaler", help="publish the GPU queue's autoscaling metrics")
 
@@ -59,7 +69,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one command."""
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in CLIENT_COMMANDS:
+        from quire_client.main import main as client_main
+
+        return client_main(words)
+    args = _parser().parse_args(words)
+    from shared.logging_setup import configure_logging
+    from shared.settings import Settings
+
     try:
         settings = Settings()
     except ValueError as e:

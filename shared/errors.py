@@ -96,8 +96,44 @@ class ImageTooLarge(QuireError):
 
 class UnsupportedDocument(QuireError):
     code = "multipage_not_supported"
-    title = "Multi-page documents are not supported yet"
+    title = "A page image must have one frame"
     http_status = 422
+
+
+class CorruptDocument(QuireError):
+    code = "corrupt_document"
+    title = "The document cannot be read"
+    http_status = 422
+
+
+class EncryptedDocument(QuireError):
+    code = "encrypted_document"
+    title = "The document is password-protected"
+    http_status = 422
+
+
+class TooManyPages(QuireError):
+    code = "too_many_pages"
+    title = "The document has more pages than allowed"
+    http_status = 422
+
+
+class CorruptArchive(QuireError):
+    code = "corrupt_archive"
+    title = "The archive cannot be read"
+    http_status = 422
+
+
+class Conflict(QuireError):
+    code = "conflict"
+    title = "The request conflicts with the current state"
+    http_status = 409
+
+
+class UploadIncomplete(QuireError):
+    code = "upload_incomplete"
+    title = "The upload is not complete"
+    http_status = 409
 
 
 class CallbackRefused(QuireError):

@@ -49,3 +49,21 @@ def sniff(head: bytes) -> MediaType | None:
 def by_mime(mime: str) -> MediaType | None:
     """The accepted media type with this MIME name."""
     return next((m for m in ACCEPTED if m.mime == mime), None)
+
+
+ARCHIVE_SNIFF_BYTES = 512
+ARCHIVE_EXTENSIONS = {"zip": "zip", "tar": "tar", "tar.gz": "tar.gz"}
+
+
+def sniff_archive(head: bytes) -> str | None:
+    """``zip``, ``tar`` or ``tar.gz`` from the first 512 bytes, or None.
+
+    Gzip is taken to hold a tar; reading it as one tells for sure.
+    """
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[:2] == b"\x1f\x8b":
+        return "tar.gz"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    return None

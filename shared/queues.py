@@ -8,8 +8,14 @@ GPU_QUEUE = "gpu"
 PREPARE_JOB = "quire.prepare_job"
 OCR_PAGE = "quire.ocr_page"
 DELIVER_WEBHOOK = "quire.deliver_webhook"
+INGEST_BATCH = "quire.ingest_batch"
 
-TASK_QUEUES = {PREPARE_JOB: CPU_QUEUE, OCR_PAGE: GPU_QUEUE, DELIVER_WEBHOOK: CPU_QUEUE}
+TASK_QUEUES = {
+    PREPARE_JOB: CPU_QUEUE,
+    OCR_PAGE: GPU_QUEUE,
+    DELIVER_WEBHOOK: CPU_QUEUE,
+    INGEST_BATCH: CPU_QUEUE,
+}
 
 # Task payloads are small, versioned JSON: ids only, never bytes or ORM objects.
 PAYLOAD_VERSION = 1
@@ -28,3 +34,8 @@ def ocr_page_payload(job_id: str, page_index: int) -> dict[str, object]:
 def deliver_webhook_payload(delivery_id: str) -> dict[str, object]:
     """Arguments of ``deliver_webhook``."""
     return {"v": PAYLOAD_VERSION, "delivery_id": delivery_id}
+
+
+def ingest_batch_payload(batch_id: str) -> dict[str, object]:
+    """Arguments of ``ingest_batch``."""
+    return {"v": PAYLOAD_VERSION, "batch_id": batch_id}

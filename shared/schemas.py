@@ -77,3 +77,122 @@ class ProblemOut(BaseModel):
     status: int
     detail: str
     code: str
+
+
+class BatchJobsOut(BaseModel):
+    """A batch's jobs by status."""
+
+    queued: int = 0
+    running: int = 0
+    succeeded: int = 0
+    partial: int = 0
+    failed: int = 0
+    canceled: int = 0
+
+
+class BatchOut(BaseModel):
+    """A batch as ``GET /v1/batches/{id}`` returns it."""
+
+    id: str
+    status: str = Field(examples=["ingesting", "running", "succeeded", "partial", "failed"])
+    priority: str
+    filename: str
+    items_total: int = Field(description="Members read so far (grows while ingesting).")
+    items_skipped: int
+    jobs: BatchJobsOut
+    pages_total: int
+    pages_done: int
+    pages_failed: int
+    progress: float = Field(ge=0.0, le=1.0)
+    eta_seconds: int | None = Field(None, description="None until a page has finished.")
+    error: ErrorInfo | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    ingested_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class BatchItemOut(BaseModel):
+    """One member of a batch: its job's status, or ``skipped`` with the reason."""
+
+    seq: int
+    path: str
+    status: str
+    job_id: str | None = None
+    pages_total: int = 0
+    pages_done: int = 0
+    error: ErrorInfo | None = None
+
+
+class BatchItemsPage(BaseModel):
+    """A page of batch items in archive order; pass ``next_cursor`` to get the next."""
+
+    items: list[BatchItemOut]
+    next_cursor: str | None = None
+
+
+class CreateBatchIn(BaseModel):
+    """``POST /v1/batches`` with an archive uploaded through ``/v1/uploads``."""
+
+    upload_id: str
+    priority: str = Field("bulk", pattern="^(interactive|bulk)$")
+    callback_url: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RetryFailedOut(BaseModel):
+    """What ``retry-failed`` sent back to the queue."""
+
+    batch_id: str
+    jobs_retried: int
+
+
+class CreateUploadIn(BaseModel):
+    """``POST /v1/uploads``: announce a file to send with presigned URLs."""
+
+    filename: str = Field(min_length=1, max_length=512)
+    size_bytes: int = Field(gt=0)
+    content_type: str = Field("application/octet-stream", max_length=128)
+
+
+class UploadPartOut(BaseModel):
+    """Where to ``PUT`` one part: the bytes ``[(number-1)*part_size, number*part_size)``."""
+
+    number: int
+    url: str
+    size: int
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class UploadedPartOut(BaseModel):
+    """A part already stored."""
+
+    number: int
+    etag: str
+    size: int
+
+
+class UploadOut(BaseModel):
+    """A presigned upload; ``GET`` it again for fresh URLs and the parts already stored."""
+
+    id: str
+    status: str = Field(examples=["pending", "completed"])
+    filename: str
+    size_bytes: int
+    part_size: int
+    parts: list[UploadPartOut]
+    uploaded_parts: list[UploadedPartOut] = Field(default_factory=list)
+    expires_at: datetime
+
+
+class CompletedPartIn(BaseModel):
+    """A part as the client sent it: its number and the ``ETag`` the store answered."""
+
+    number: int = Field(ge=1, le=10_000)
+    etag: str = Field(min_length=1, max_length=200)
+
+
+class CompleteUploadIn(BaseModel):
+    """``POST /v1/uploads/{id}/complete``."""
+
+    parts: list[CompletedPartIn] = Field(min_length=1, max_length=10_000)

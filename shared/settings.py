@@ -57,6 +57,18 @@ class Settings(BaseSettings):
 
     max_upload_mb: int = Field(50, ge=1)
     max_image_pixels: int = Field(100_000_000, ge=1_000_000)
+    pdf_dpi: int = Field(200, ge=36, le=600, description="PDF pages are rendered at this DPI.")
+    max_document_pages: int = Field(1000, ge=1, description="Pages per PDF or TIFF.")
+
+    max_batch_upload_mb: int = Field(1024, ge=1, description="Archive sent through the API.")
+    max_presigned_upload_gb: int = Field(100, ge=1, description="Presigned upload size cap.")
+    upload_part_mb: int = Field(64, ge=5, description="Part size of presigned uploads.")
+    upload_url_expiry_seconds: int = Field(3600, ge=60)
+    archive_max_members: int = Field(100_000, ge=1, description="Members read per archive.")
+    archive_max_member_mb: int = Field(200, ge=1, description="Uncompressed, per member.")
+    archive_max_total_gb: int = Field(50, ge=1, description="Uncompressed, whole archive.")
+    archive_max_ratio: float = Field(200.0, gt=1.0, description="Member compression ratio cap.")
+    ingest_slice_seconds: float = Field(60.0, gt=0, description="Ingest hands over after this.")
 
     engine: str = Field("ppocr", description="ppocr, yolo-trocr or ppocr-trocr.")
     detector_model: str | None = Field(None, description="YOLO .pt: path, s3://, or hub id.")
@@ -97,6 +109,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_secret_rotation_hours: float = Field(24.0, ge=0)
     sweep_interval_seconds: float = Field(1.0, gt=0)
+    reconcile_interval_seconds: float = Field(30.0, gt=0, description="Broker vs DB check.")
+    stale_after_seconds: float = Field(60.0, gt=0, description="Queued this long: check it.")
+    page_lease_seconds: int | None = Field(None, description="Running this long: 2x time limit.")
 
     scaler_interval_seconds: float = Field(15.0, gt=0)
     scaler_publish: bool = Field(False, description="Send the metrics to CloudWatch.")
@@ -162,6 +177,11 @@ class Settings(BaseSettings):
         return self.visibility_timeout or VISIBILITY_TIMEOUT_FACTOR * self.task_time_limit
 
     @property
+    def effective_page_lease_seconds(self) -> int:
+        """A page running longer than this has lost its worker."""
+        return self.page_lease_seconds or 2 * self.task_time_limit
+
+    @property
     def retry_schedule(self) -> list[float]:
         """Delays before each webhook retry, in seconds."""
         return [float(v) for v in self.webhook_retry_schedule.split(",") if v.strip()]
@@ -170,6 +190,11 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """Upload size limit in bytes."""
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_batch_upload_bytes(self) -> int:
+        """Size limit of an archive uploaded through the API, in bytes."""
+        return self.max_batch_upload_mb * 1024 * 1024
 
     @property
     def broker_url(self) -> str:

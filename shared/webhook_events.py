@@ -6,10 +6,11 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Job, WebhookDelivery, WebhookSecret, utcnow
+from shared.batches import BatchCounts
+from shared.db.models import Batch, Job, WebhookDelivery, WebhookSecret, utcnow
 from shared.webhook_signing import generate_secret
 
 JOB_COMPLETED = "job.completed"
@@ -45,7 +46,9 @@ def record_job_completed(session: Session, job: Job) -> WebhookDelivery | None:
     Call it in the transaction that makes the job terminal; the unique (job, event)
     constraint makes a second row for the same job impossible.
     """
-    if not job.callback_url:
+    if not job.callback_url or _already_recorded(
+        session, WebhookDelivery.job_id == job.id, JOB_COMPLETED
+    ):
         return None
     delivery = WebhookDelivery(
         id=f"msg_{uuid.uuid4().hex}",
@@ -58,6 +61,57 @@ def record_job_completed(session: Session, job: Job) -> WebhookDelivery | None:
     )
     session.add(delivery)
     return delivery
+
+
+def batch_completed_payload(batch: Batch, counts: BatchCounts) -> dict[str, object]:
+    """The batch's outcome and counts, with a link to its export."""
+    error = {"code": batch.error_code, "message": batch.error_message} if batch.error_code else None
+    return {
+        "type": BATCH_COMPLETED,
+        "timestamp": utcnow().isoformat(),
+        "data": {
+            "batch_id": batch.id,
+            "status": batch.status,
+            "items_total": batch.items_total,
+            "items_skipped": batch.items_skipped,
+            "jobs": counts.jobs,
+            "pages_total": counts.pages_total,
+            "pages_done": counts.pages_done,
+            "pages_failed": counts.pages_failed,
+            "error": error,
+            "metadata": batch.metadata_,
+            "result_url": f"/v1/batches/{batch.id}/export",
+        },
+    }
+
+
+def record_batch_completed(
+    session: Session, batch: Batch, counts: BatchCounts
+) -> WebhookDelivery | None:
+    """Add the ``batch.completed`` outbox row if the batch asked for a callback; the unique
+    (batch, event) constraint makes a second one impossible."""
+    if not batch.callback_url or _already_recorded(
+        session, WebhookDelivery.batch_id == batch.id, BATCH_COMPLETED
+    ):
+        return None
+    delivery = WebhookDelivery(
+        id=f"msg_{uuid.uuid4().hex}",
+        tenant_id=batch.tenant_id,
+        event_type=BATCH_COMPLETED,
+        batch_id=batch.id,
+        url=batch.callback_url,
+        payload=json.dumps(batch_completed_payload(batch, counts), separators=(",", ":")),
+    )
+    session.add(delivery)
+    return delivery
+
+
+def _already_recorded(session: Session, owner: ColumnElement[bool], event: str) -> bool:
+    # A job or batch that ends again (after retry-failed) keeps its one completion event.
+    found = session.scalar(
+        select(WebhookDelivery.id).where(owner, WebhookDelivery.event_type == event).limit(1)
+    )
+    return found is not None
 
 
 def valid_secrets(session: Session, tenant_id: str) -> list[str]:

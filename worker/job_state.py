@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from shared.db.models import Job, JobStatus, Page, PageStatus, utcnow
 from shared.errors import AttemptsExhausted, QuireError
 from shared.webhook_events import record_job_completed
+from worker.batch_state import refresh_batch
 from worker.engines.base import PageOcr
 
 
@@ -130,6 +131,8 @@ def finish_job(
     job.error_message = error_message[:2000] if error_message else None
     job.finished_at = utcnow()
     record_job_completed(session, job)
+    if job.batch_id is not None:
+        refresh_batch(session, job.batch_id)
 
 
 def refresh_job(session: Session, job: Job) -> None:

@@ -11,8 +11,15 @@ from celery import Celery, Task
 
 from shared.db.session import transaction
 from shared.errors import AttemptsExhausted, QuireError
-from shared.queues import DELIVER_WEBHOOK, OCR_PAGE, PAYLOAD_VERSION, PREPARE_JOB
+from shared.queues import (
+    DELIVER_WEBHOOK,
+    INGEST_BATCH,
+    OCR_PAGE,
+    PAYLOAD_VERSION,
+    PREPARE_JOB,
+)
 from worker.context import WorkerContext
+from worker.ingest import ingest_batch, stop_ingest
 from worker.job_state import fail_job, lock_job, note_page_error
 from worker.ocr_page import ocr_page
 from worker.prepare import prepare_job
@@ -89,6 +96,13 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
 
         run_step(self, ctx, v, lambda c: ocr_page(c, job_id, page_index), on_retry=remember)
 
+    @app.task(name=INGEST_BATCH, bind=True)
+    def ingest_batch_task(self: Task, v: int, batch_id: str) -> None:
+        def give_up(c: WorkerContext, e: BaseException) -> None:
+            stop_ingest(c, batch_id, AttemptsExhausted(f"reading the archive failed: {e}"))
+
+        run_step(self, ctx, v, lambda c: ingest_batch(c, batch_id), on_give_up=give_up)
+
     @app.task(name=DELIVER_WEBHOOK, bind=True)
     def deliver_webhook_task(self: Task, v: int, delivery_id: str) -> None:
         # Webhook retries are scheduled in the database; a failure here (the database is
@@ -101,4 +115,5 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
         PREPARE_JOB: prepare_job_task,
         OCR_PAGE: ocr_page_task,
         DELIVER_WEBHOOK: deliver_webhook_task,
+        INGEST_BATCH: ingest_batch_task,
     }

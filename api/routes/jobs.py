@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,7 +14,9 @@ from api.multipart_stream import FormLimits, receive_form
 from api.submission import check_upload, create_job, parse_options
 from shared.db.models import Job, JobStatus, Page, Tenant
 from shared.errors import NotFound
-from shared.results import build_result, render_text
+from shared.exporters import FORMATS, export
+from shared.exporters.pagexml import render_pages
+from shared.results import build_result
 from shared.schemas import ErrorInfo, JobOut, ProblemOut, ResultOut
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -139,10 +140,24 @@ def get_job(
     return job_out(job)
 
 
+RESULT_RESPONSES: dict[int | str, dict[str, object]] = {
+    **PROBLEMS,
+    200: {
+        "description": "JSON, or the document in the chosen format",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ResultOut"}},
+            "text/plain": {},
+            "text/html": {},
+            "application/xml": {},
+        },
+    },
+}
+
+
 @router.get(
     "/{job_id}/result",
     response_model=ResultOut,
-    responses=PROBLEMS,
+    responses=RESULT_RESPONSES,
     summary="Get a result",
 )
 def get_result(
@@ -151,18 +166,26 @@ def get_result(
     tenant: CurrentTenant,
     session: SessionDep,
     settings: SettingsDep,
-    format: Annotated[Literal["json", "txt"], Query(description="json or txt")] = "json",
-) -> ResultOut | PlainTextResponse:
+    format: Annotated[
+        Literal["json", "txt", "hocr", "alto", "pagexml"],
+        Query(description="json, txt, hocr, alto or pagexml"),
+    ] = "json",
+    page: Annotated[
+        int, Query(ge=0, description="PAGE XML holds one page: which one (0-based)")
+    ] = 0,
+) -> ResultOut | Response:
     """The recognized text; pages appear as they finish, so it can be read while running."""
     job = owned_job(session, tenant, job_id)
     pages = session.scalars(select(Page).where(Page.job_id == job.id)).all()
     result = build_result(job, pages)
-    if format == "txt":
-        headers = (
-            {}
-            if JobStatus(job.status).terminal
-            else {"Retry-After": str(settings.poll_retry_after_seconds)}
-        )
-        return PlainTextResponse(render_text(result), headers=headers)
     _poll_headers(response, job, settings)
-    return result
+    if format == "json":
+        return result
+    if format == "pagexml":
+        documents = render_pages(result, job.filename)
+        if page >= len(documents):
+            raise NotFound(f"job {job_id!r} has no page {page}")
+        body = documents[page]
+    else:
+        body = export(result, format, job.filename)
+    return Response(body, media_type=FORMATS[format].media_type, headers=dict(response.headers))

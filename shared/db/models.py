@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     ForeignKey,
@@ -164,6 +165,86 @@ class Page(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
     job: Mapped[Job] = relationship(back_populates="pages")
+
+
+class BatchStatus(StrEnum):
+    INGESTING = "ingesting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (BatchStatus.INGESTING, BatchStatus.RUNNING)
+
+
+class Batch(Base):
+    """Many documents submitted together: an archive read on the CPU queue, or files."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.INGESTING.value)
+    priority: Mapped[str] = mapped_column(String(16), default=Priority.BULK.value)
+    # The archive in the store; None for a batch of files sent in one request.
+    source_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    filename: Mapped[str] = mapped_column(String(512), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    items_total: Mapped[int] = mapped_column(Integer, default=0)
+    items_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # Ingest resumes at this member sequence number after a crash or a time slice.
+    next_seq: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ingested_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class BatchItem(Base):
+    """One member of a batch: the job made of it, or why it was skipped."""
+
+    __tablename__ = "batch_items"
+    __table_args__ = (UniqueConstraint("batch_id", "seq", name="uq_batch_items_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(1024))
+    job_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    skip_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    skip_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class UploadStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+class Upload(Base):
+    """A large file sent straight to the object store with presigned URLs."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=UploadStatus.PENDING.value)
+    key: Mapped[str] = mapped_column(String(512))
+    filename: Mapped[str] = mapped_column(String(512), default="")
+    content_type: Mapped[str] = mapped_column(String(128), default="application/octet-stream")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    # The S3 multipart upload id; None for a single PUT or the local store.
+    multipart_id: Mapped[str | None] = mapped_column(String(1024), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class DeliveryStatus(StrEnum):

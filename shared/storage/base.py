@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import IO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -37,6 +37,17 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
+        ...
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes; raise ``ObjectMissing`` if it does not exist."""
+        ...
+
+    def open_reader(self, key: str) -> BinaryIO:
+        """A seekable, read-only file over the object, read on demand, never held whole.
+
+        Raise ``ObjectMissing`` if it does not exist. Close it when done.
+        """
         ...
 
     def delete(self, key: str) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from shared.errors import ObjectMissing, StoreUnavailable
 from shared.storage.base import validate_key
@@ -48,6 +49,21 @@ class LocalObjectStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            info = self._path(key).stat()
+        except FileNotFoundError as e:
+            raise ObjectMissing(f"object {key!r} is missing") from e
+        if not stat.S_ISREG(info.st_mode):
+            raise ObjectMissing(f"object {key!r} is missing")
+        return info.st_size
+
+    def open_reader(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError) as e:
+            raise ObjectMissing(f"object {key!r} is missing") from e
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

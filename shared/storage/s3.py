@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import ObjectMissing, StoreUnavailable
 from shared.storage.base import validate_key
+from shared.storage.range_reader import DEFAULT_BLOCK_SIZE, DEFAULT_CACHE_BLOCKS, RangeReader
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -90,6 +91,56 @@ class S3ObjectStore:
             raise StoreUnavailable(f"S3 head failed: {e}") from e
         except BotoCoreError as e:
             raise StoreUnavailable(f"S3 head failed: {e}") from e
+
+    def size(self, key: str) -> int:
+        return int(self._head(key)["ContentLength"])
+
+    def open_reader(
+        self,
+        key: str,
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        cache_blocks: int = DEFAULT_CACHE_BLOCKS,
+    ) -> BinaryIO:
+        """Ranged GETs of aligned blocks (see ``RangeReader``); never the whole object.
+
+        Every GET is pinned to the ETag seen when opening, so an object overwritten while
+        it is read fails with ``StoreUnavailable`` instead of mixing two versions.
+        """
+        head = self._head(key)
+        full_key, etag = self._key(key), str(head.get("ETag", ""))
+
+        def fetch(start: int, end: int) -> bytes:
+            return self._get_range(key, full_key, etag, start, end)
+
+        raw = RangeReader(
+            fetch, int(head["ContentLength"]), block_size=block_size, cache_blocks=cache_blocks
+        )
+        return io.BufferedReader(raw)
+
+    def _head(self, key: str) -> dict[str, Any]:
+        try:
+            return dict(self.client.head_object(Bucket=self.bucket, Key=self._key(key)))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
+                raise ObjectMissing(f"object {key!r} is missing") from e
+            raise StoreUnavailable(f"S3 head failed: {e}") from e
+        except BotoCoreError as e:
+            raise StoreUnavailable(f"S3 head failed: {e}") from e
+
+    def _get_range(self, key: str, full_key: str, etag: str, start: int, end: int) -> bytes:
+        extra = {"IfMatch": etag} if etag else {}
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{end - 1}", **extra
+            )
+            return bytes(response["Body"].read())
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
+                raise ObjectMissing(f"object {key!r} is missing") from e
+            raise StoreUnavailable(f"S3 ranged read failed: {e}") from e
+        except BotoCoreError as e:
+            raise StoreUnavailable(f"S3 ranged read failed: {e}") from e
 
     def delete(self, key: str) -> None:
         try:

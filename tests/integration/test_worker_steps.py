@@ -19,6 +19,7 @@ from shared.db.session import transaction
 from shared.objectkeys import source_key
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
+from tests.batch_inputs import pdf_bytes, tiff_bytes
 from tests.fakes import fake_engine, striped_page
 from tests.integration.test_api_jobs import queued_messages
 from worker.context import WorkerContext
@@ -89,32 +90,66 @@ def test_prepare_creates_one_page_and_enqueues_it(
 @pytest.mark.parametrize(
     ("data", "mime", "ext"),
     [
+        (pdf_bytes(["one", "two", "three"]), "application/pdf", "pdf"),
+        (tiff_bytes(["one", "two", "three"]), "image/tiff", "tif"),
+    ],
+    ids=["pdf", "multi-frame-tiff"],
+)
+def test_multipage_documents_are_split_into_page_images(
+    ctx: WorkerContext,
+    make_job: Callable[..., str],
+    redis_client: redis.Redis,
+    data: bytes,
+    mime: str,
+    ext: str,
+) -> None:
+    job_id = make_job(data, mime, ext)
+    prepare_job(ctx, job_id)
+    prepare_job(ctx, job_id)  # a rerun makes no second page and renders nothing again
+    job, pages = load(ctx, job_id)
+    assert job.pages_total == 3 and [p.index for p in pages] == [0, 1, 2]
+    for page in pages:
+        assert page.image_key.endswith(f"/pages/{page.index:05d}.png")
+        assert Image.open(io.BytesIO(ctx.store.get_bytes(page.image_key))).format == "PNG"
+    sent = [m for m in queued_messages(redis_client, "gpu")]
+    assert len(sent) == 6  # three pages, sent again by the rerun (processing is idempotent)
+    for index in range(3):
+        ocr_page(ctx, job_id, index)
+    job, _ = load(ctx, job_id)
+    assert job.status == "succeeded" and job.pages_done == 3
+
+
+@pytest.mark.parametrize(
+    ("data", "mime", "ext", "code"),
+    [
         (
             b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
             "application/pdf",
             "pdf",
+            "corrupt_document",
         ),
-        (None, "image/tiff", "tif"),
+        (None, "image/gif", "gif", "multipage_not_supported"),
     ],
-    ids=["pdf", "multi-frame-tiff"],
+    ids=["corrupt-pdf", "animated-gif"],
 )
-def test_multipage_documents_fail_cleanly(
+def test_unsplittable_documents_fail_cleanly(
     ctx: WorkerContext,
     make_job: Callable[..., str],
     data: bytes | None,
     mime: str,
     ext: str,
+    code: str,
 ) -> None:
     if data is None:
         frames = [Image.fromarray(striped_page([20])) for _ in range(3)]
         out = io.BytesIO()
-        frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
+        frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
         data = out.getvalue()
     job_id = make_job(data, mime, ext)
     prepare_job(ctx, job_id)
     job, pages = load(ctx, job_id)
     assert job.status == "failed"
-    assert job.error_code == "multipage_not_supported"
+    assert job.error_code == code
     assert job.finished_at is not None
     assert pages == []
 

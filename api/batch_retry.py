@@ -1,0 +1,52 @@
+"""``retry-failed``: put the failed pages of a batch's failed and partial jobs back in the
+queue. Jobs are reset before the batch (the lock order of the workers: job, then batch)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.submission import send_or_raise
+from shared.db.models import Batch, BatchStatus, Job, JobStatus, Page, PageStatus
+from shared.db.session import transaction
+from shared.queues import PREPARE_JOB, prepare_job_payload
+
+RETRYABLE = (JobStatus.FAILED.value, JobStatus.PARTIAL.value)
+
+
+def retry_failed_jobs(sessions: sessionmaker[Session], producer: Celery, batch_id: str) -> int:
+    """Reset and re-send the batch's failed work; returns how many jobs go again."""
+    with transaction(sessions) as session:
+        jobs = session.scalars(
+            select(Job).where(Job.batch_id == batch_id, Job.status.in_(RETRYABLE)).with_for_update()
+        ).all()
+        for job in jobs:
+            _reset_job(session, job)
+        batch = session.get(Batch, batch_id, with_for_update=True)
+        if jobs and batch is not None:
+            batch.status = BatchStatus.RUNNING.value
+            batch.error_code = batch.error_message = None
+            batch.finished_at = None
+        retried = [(job.id, job.priority) for job in jobs]
+    for job_id, priority in retried:
+        send_or_raise(producer, PREPARE_JOB, prepare_job_payload(job_id), priority)
+    return len(retried)
+
+
+def _reset_job(session: Session, job: Job) -> None:
+    session.execute(
+        update(Page)
+        .where(Page.job_id == job.id, Page.status == PageStatus.FAILED.value)
+        .values(
+            status=PageStatus.QUEUED.value,
+            attempts=0,
+            error_code=None,
+            error_message=None,
+            finished_at=None,
+        )
+    )
+    job.status = JobStatus.RUNNING.value if job.pages_done else JobStatus.QUEUED.value
+    job.pages_failed = 0
+    job.error_code = job.error_message = None
+    job.finished_at = None

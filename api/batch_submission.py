@@ -1,0 +1,242 @@
+"""Accept a batch: an archive (sent here or through ``/v1/uploads``) read later on the CPU
+queue, or several files that become jobs at once.
+
+As for single jobs, objects are written first, rows second, messages last, and a failure
+undoes what came before it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.multipart_stream import ReceivedFile
+from api.submission import SubmitOptions, check_upload, send_or_raise
+from shared import media
+from shared.db.models import Batch, BatchItem, BatchStatus, Job, Tenant, Upload, new_id, utcnow
+from shared.db.session import transaction
+from shared.errors import (
+    BrokerUnavailable,
+    InvalidRequest,
+    QuireError,
+    UnsupportedMediaType,
+    UploadIncomplete,
+)
+from shared.objectkeys import batch_source_key, source_key
+from shared.queues import INGEST_BATCH, PREPARE_JOB, ingest_batch_payload, prepare_job_payload
+from shared.settings import Settings
+from shared.storage import ObjectStore
+
+log = logging.getLogger("quire.api")
+ARCHIVES = "zip, tar or tar.gz"
+
+
+@dataclass(frozen=True)
+class BatchDeps:
+    """What creating a batch touches."""
+
+    store: ObjectStore
+    sessions: sessionmaker[Session]
+    producer: Celery
+
+
+def archive_kind(head: bytes) -> str:
+    """The archive format of an upload's first bytes; 415 if it is not one."""
+    kind = media.sniff_archive(head)
+    if kind is None:
+        raise UnsupportedMediaType(f"the batch file must be a {ARCHIVES} archive")
+    return kind
+
+
+def create_archive_batch(
+    tenant: Tenant, upload: ReceivedFile, options: SubmitOptions, deps: BatchDeps
+) -> Batch:
+    """Store an archive sent in the request and queue its ingest."""
+    kind = archive_kind(upload.head)
+    batch_id = new_id()
+    key = batch_source_key(tenant.id, batch_id, media.ARCHIVE_EXTENSIONS[kind])
+    deps.store.put_stream(key, upload.spool, "application/octet-stream")
+    batch = _archive_batch(batch_id, tenant, options, key, upload.filename, upload.size)
+    return _commit_and_ingest(batch, deps, on_failure=lambda: deps.store.delete(key))
+
+
+def create_uploaded_batch(
+    tenant: Tenant, upload: Upload, options: SubmitOptions, deps: BatchDeps
+) -> Batch:
+    """Queue the ingest of an archive sent with presigned URLs (the object is reused)."""
+    if upload.status != "completed":
+        raise UploadIncomplete("complete the upload before making a batch of it")
+    with deps.store.open_reader(upload.key) as reader:
+        archive_kind(reader.read(media.ARCHIVE_SNIFF_BYTES))
+    batch = _archive_batch(
+        new_id(), tenant, options, upload.key, upload.filename, upload.size_bytes
+    )
+    return _commit_and_ingest(batch, deps, on_failure=lambda: None)
+
+
+def _archive_batch(
+    batch_id: str, tenant: Tenant, options: SubmitOptions, key: str, filename: str, size: int
+) -> Batch:
+    return Batch(
+        id=batch_id,
+        tenant_id=tenant.id,
+        priority=options.priority.value,
+        source_key=key,
+        filename=filename[:512],
+        size_bytes=size,
+        callback_url=options.callback_url,
+        metadata_=options.metadata,
+    )
+
+
+def _commit_and_ingest(batch: Batch, deps: BatchDeps, on_failure: Callable[[], None]) -> Batch:
+    try:
+        with transaction(deps.sessions) as session:
+            session.add(batch)
+    except BaseException:
+        on_failure()
+        raise
+    try:
+        send_or_raise(deps.producer, INGEST_BATCH, ingest_batch_payload(batch.id), batch.priority)
+    except BrokerUnavailable:
+        with transaction(deps.sessions) as session:
+            session.delete(session.get(Batch, batch.id))
+        on_failure()
+        raise
+    return batch
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One file of a multi-file batch: its job, or why it was skipped."""
+
+    seq: int
+    path: str
+    size: int
+    job_id: str | None = None
+    key: str = ""
+    mime: str = ""
+    skip: QuireError | None = None
+
+
+def create_files_batch(
+    tenant: Tenant,
+    files: list[ReceivedFile],
+    options: SubmitOptions,
+    settings: Settings,
+    deps: BatchDeps,
+) -> Batch:
+    """Each file becomes a job of a new batch at once; files that are not documents are
+    recorded as skipped items, as archive members would be."""
+    batch_id = new_id()
+    items = _store_files(tenant, files, settings, deps.store)
+    if all(item.job_id is None for item in items):
+        _delete_objects(deps.store, items)
+        reasons = "; ".join(f"{i.path}: {i.skip.message}" for i in items if i.skip)
+        raise InvalidRequest(f"none of the files is a document quire can read ({reasons})")
+    batch = Batch(
+        id=batch_id,
+        tenant_id=tenant.id,
+        status=BatchStatus.RUNNING.value,
+        priority=options.priority.value,
+        filename=f"{len(files)} files",
+        size_bytes=sum(i.size for i in items),
+        callback_url=options.callback_url,
+        metadata_=options.metadata,
+        items_total=len(items),
+        items_skipped=sum(i.job_id is None for i in items),
+        next_seq=len(items),
+        ingested_at=utcnow(),
+    )
+    try:
+        with transaction(deps.sessions) as session:
+            session.add(batch)
+            session.flush()
+            for item in items:
+                session.add(_item_row(batch, item))
+                if item.job_id is not None:
+                    session.add(_job_row(batch, item))
+    except BaseException:
+        _delete_objects(deps.store, items)
+        raise
+    _send_jobs(deps, batch, items)
+    return batch
+
+
+def _store_files(
+    tenant: Tenant, files: list[ReceivedFile], settings: Settings, store: ObjectStore
+) -> list[FileItem]:
+    items: list[FileItem] = []
+    seen: set[str] = set()
+    for seq, upload in enumerate(files):
+        path = upload.filename or f"file-{seq + 1}"
+        if path in seen:
+            skip = InvalidRequest(f"another file is named {path!r}")
+            items.append(FileItem(seq, path, upload.size, skip=skip))
+            continue
+        seen.add(path)
+        try:
+            kind = check_upload(upload, settings)
+        except QuireError as e:
+            if e.retryable:
+                raise
+            items.append(FileItem(seq, path, upload.size, skip=e))
+            continue
+        job_id = new_id()
+        key = source_key(tenant.id, job_id, kind.extension)
+        store.put_stream(key, upload.spool, kind.mime)
+        items.append(FileItem(seq, path, upload.size, job_id, key, kind.mime))
+    return items
+
+
+def _item_row(batch: Batch, item: FileItem) -> BatchItem:
+    skip_code = None if item.skip is None else item.skip.code
+    skip_reason = None if item.skip is None else item.skip.message[:2000]
+    return BatchItem(
+        batch_id=batch.id,
+        seq=item.seq,
+        path=item.path[:1024],
+        job_id=item.job_id,
+        size_bytes=item.size,
+        skip_code=skip_code,
+        skip_reason=skip_reason,
+    )
+
+
+def _job_row(batch: Batch, item: FileItem) -> Job:
+    return Job(
+        id=item.job_id,
+        tenant_id=batch.tenant_id,
+        priority=batch.priority,
+        source_key=item.key,
+        media_type=item.mime,
+        filename=item.path[-512:],
+        size_bytes=item.size,
+        batch_id=batch.id,
+    )
+
+
+def _send_jobs(deps: BatchDeps, batch: Batch, items: list[FileItem]) -> None:
+    try:
+        for item in items:
+            if item.job_id is not None:
+                payload = prepare_job_payload(item.job_id)
+                send_or_raise(deps.producer, PREPARE_JOB, payload, batch.priority)
+    except BrokerUnavailable:
+        with transaction(deps.sessions) as session:
+            for item in items:
+                if item.job_id is not None:
+                    session.delete(session.get(Job, item.job_id))
+            session.delete(session.get(Batch, batch.id))
+        _delete_objects(deps.store, items)
+        raise
+
+
+def _delete_objects(store: ObjectStore, items: list[FileItem]) -> None:
+    for item in items:
+        if item.key:
+            store.delete(item.key)

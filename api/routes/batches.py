@@ -1,0 +1,327 @@
+"""``/v1/batches``: submit an archive or several files, follow progress, export results."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.batch_export import export_stream
+from api.batch_retry import retry_failed_jobs
+from api.batch_submission import (
+    BatchDeps,
+    create_archive_batch,
+    create_files_batch,
+    create_uploaded_batch,
+)
+from api.deps import CurrentTenant, ProducerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
+from api.multipart_stream import FormLimits, receive_form
+from api.routes.jobs import PROBLEMS
+from api.routes.uploads import owned_upload
+from api.submission import SubmitOptions, options_from_json, parse_options
+from shared.batches import batch_counts, eta_seconds, progress
+from shared.db.models import Batch, BatchItem, BatchStatus, Job, Priority, Tenant, utcnow
+from shared.db.session import transaction
+from shared.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from shared.exporters import parse_formats
+from shared.schemas import (
+    BatchItemOut,
+    BatchItemsPage,
+    BatchJobsOut,
+    BatchOut,
+    CreateBatchIn,
+    ErrorInfo,
+    RetryFailedOut,
+)
+from shared.settings import Settings
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+MAX_FILES = 1000
+SKIPPED = "skipped"
+
+CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a zip, tar or tar.gz archive",
+                        },
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "or several images, PDFs or TIFFs",
+                        },
+                        "priority": {"type": "string", "enum": ["interactive", "bulk"]},
+                        "callback_url": {"type": "string", "format": "uri"},
+                        "metadata": {"type": "string", "description": "a JSON object"},
+                    },
+                }
+            },
+            "application/json": {"schema": CreateBatchIn.model_json_schema()},
+        },
+    }
+}
+
+
+def owned_batch(session: Session, tenant: Tenant, batch_id: str) -> Batch:
+    """The tenant's batch; another tenant's is reported missing."""
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.tenant_id != tenant.id:
+        raise NotFound(f"no batch {batch_id!r}")
+    return batch
+
+
+def batch_out(session: Session, batch: Batch) -> BatchOut:
+    """The public view of a batch with its progress."""
+    counts = batch_counts(session, batch.id)
+    return BatchOut(
+        id=batch.id,
+        status=batch.status,
+        priority=batch.priority,
+        filename=batch.filename,
+        items_total=batch.items_total,
+        items_skipped=batch.items_skipped,
+        jobs=BatchJobsOut(**counts.jobs),
+        pages_total=counts.pages_total,
+        pages_done=counts.pages_done,
+        pages_failed=counts.pages_failed,
+        progress=progress(batch, counts),
+        eta_seconds=eta_seconds(batch, counts, utcnow()),
+        error=ErrorInfo.of(batch.error_code, batch.error_message),
+        metadata=batch.metadata_,
+        created_at=batch.created_at,
+        ingested_at=batch.ingested_at,
+        finished_at=batch.finished_at,
+    )
+
+
+def _poll_headers(response: Response, batch: Batch, settings: Settings) -> None:
+    if not BatchStatus(batch.status).terminal:
+        response.headers["Retry-After"] = str(settings.poll_retry_after_seconds)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=BatchOut,
+    responses=PROBLEMS,
+    openapi_extra=CREATE_BODY,
+    summary="Submit a batch",
+)
+async def create_batch(
+    request: Request,
+    response: Response,
+    tenant: CurrentTenant,
+    settings: SettingsDep,
+    store: StoreDep,
+    sessions: SessionsDep,
+    producer: ProducerDep,
+) -> BatchOut:
+    """An archive (multipart `file`, or JSON `upload_id` from `/v1/uploads`) or several files
+    (multipart `files`); each document becomes a job of the batch, priority `bulk` by
+    default."""
+    deps = BatchDeps(store, sessions, producer)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        batch_id = await _create_from_upload(request, tenant, settings, deps)
+    else:
+        batch_id = await _create_from_form(request, tenant, settings, deps)
+    response.headers["Location"] = f"/v1/batches/{batch_id}"
+    with transaction(sessions) as session:
+        batch = owned_batch(session, tenant, batch_id)
+        _poll_headers(response, batch, settings)
+        return batch_out(session, batch)
+
+
+async def _create_from_upload(
+    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps
+) -> str:
+    try:
+        body = CreateBatchIn.model_validate_json(await request.body())
+    except ValidationError as e:
+        raise InvalidRequest(f"invalid batch request: {e.errors()[0]['msg']}") from e
+    options = options_from_json(body.priority, body.callback_url, body.metadata, settings)
+
+    def create() -> str:
+        with transaction(deps.sessions) as session:
+            upload = owned_upload(session, tenant, body.upload_id)
+            session.expunge(upload)
+        return create_uploaded_batch(tenant, upload, options, deps).id
+
+    return await run_in_threadpool(create)
+
+
+async def _create_from_form(
+    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps
+) -> str:
+    limits = FormLimits(
+        max_file_bytes=settings.max_batch_upload_bytes,
+        repeated_file_field="files",
+        max_files=MAX_FILES,
+    )
+    form = await receive_form(request, limits)
+    try:
+        options: SubmitOptions = parse_options(form.fields, settings, Priority.BULK)
+        if form.file is not None and not form.files:
+            archive = form.file
+            batch = await run_in_threadpool(create_archive_batch, tenant, archive, options, deps)
+        elif form.files and form.file is None:
+            batch = await run_in_threadpool(
+                create_files_batch, tenant, form.files, options, settings, deps
+            )
+        else:
+            raise UnsupportedMediaType(
+                "send an archive as 'file', several documents as 'files', "
+                "or JSON with an 'upload_id'"
+            )
+    finally:
+        form.close()
+    return batch.id
+
+
+@router.get("/{batch_id}", response_model=BatchOut, responses=PROBLEMS, summary="Get a batch")
+def get_batch(
+    batch_id: str,
+    response: Response,
+    tenant: CurrentTenant,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> BatchOut:
+    """Counts by status, pages, progress and ETA; `Retry-After` while it is not finished."""
+    batch = owned_batch(session, tenant, batch_id)
+    _poll_headers(response, batch, settings)
+    return batch_out(session, batch)
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque cursor after item ``seq``."""
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The item sequence number a cursor points after; 422 if it was not made here."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = text.partition(":")
+        if prefix != "seq":
+            raise ValueError(text)
+        return int(value)
+    except ValueError as e:
+        raise InvalidRequest("invalid cursor") from e
+
+
+@router.get(
+    "/{batch_id}/items",
+    response_model=BatchItemsPage,
+    responses=PROBLEMS,
+    summary="List a batch's items",
+)
+def list_items(
+    batch_id: str,
+    tenant: CurrentTenant,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status: Annotated[str | None, Query(description="skipped, or a job status")] = None,
+) -> BatchItemsPage:
+    """Items in archive order with their job's status, or `skipped` and the reason."""
+    owned_batch(session, tenant, batch_id)
+    query = (
+        select(BatchItem, Job)
+        .outerjoin(Job, Job.id == BatchItem.job_id)
+        .where(BatchItem.batch_id == batch_id)
+        .order_by(BatchItem.seq)
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        query = query.where(BatchItem.seq > decode_cursor(cursor))
+    if status == SKIPPED:
+        query = query.where(BatchItem.skip_code.is_not(None))
+    elif status is not None:
+        query = query.where(Job.status == status)
+    rows = session.execute(query).all()
+    items = [item_out(item, job) for item, job in rows[:limit]]
+    more = len(rows) > limit
+    return BatchItemsPage(items=items, next_cursor=encode_cursor(items[-1].seq) if more else None)
+
+
+def item_out(item: BatchItem, job: Job | None) -> BatchItemOut:
+    """One item as the listing shows it."""
+    if job is None:
+        return BatchItemOut(
+            seq=item.seq,
+            path=item.path,
+            status=SKIPPED,
+            error=ErrorInfo.of(item.skip_code or "skipped", item.skip_reason),
+        )
+    return BatchItemOut(
+        seq=item.seq,
+        path=item.path,
+        status=job.status,
+        job_id=job.id,
+        pages_total=job.pages_total,
+        pages_done=job.pages_done,
+        error=ErrorInfo.of(job.error_code, job.error_message),
+    )
+
+
+@router.get(
+    "/{batch_id}/export",
+    responses={**PROBLEMS, 200: {"content": {"application/zip": {}}}},
+    response_class=StreamingResponse,
+    summary="Export a batch's results",
+)
+def export_batch(
+    batch_id: str,
+    tenant: CurrentTenant,
+    sessions: SessionsDep,
+    format: Annotated[
+        str, Query(description="comma-separated: json, txt, hocr, alto, pagexml, or all")
+    ] = "json",
+) -> StreamingResponse:
+    """A zip streamed as it is built: each item's results under its path in the archive,
+    plus `manifest.json`; items still running are exported as far as they got."""
+    try:
+        formats = parse_formats(format)
+    except ValueError as e:
+        raise InvalidRequest(str(e)) from e
+    with transaction(sessions) as session:
+        batch = owned_batch(session, tenant, batch_id)
+        session.expunge(batch)
+    headers = {"Content-Disposition": f'attachment; filename="batch-{batch.id}.zip"'}
+    return StreamingResponse(
+        export_stream(sessions, batch, formats), media_type="application/zip", headers=headers
+    )
+
+
+@router.post(
+    "/{batch_id}/retry-failed",
+    status_code=202,
+    response_model=RetryFailedOut,
+    responses=PROBLEMS,
+    summary="Retry a batch's failed pages",
+)
+def retry_failed(
+    batch_id: str,
+    tenant: CurrentTenant,
+    sessions: SessionsDep,
+    producer: ProducerDep,
+) -> RetryFailedOut:
+    """Queue again the failed pages (and jobs that failed before having pages) of the
+    batch's failed and partial jobs; skipped items are not retried."""
+    with transaction(sessions) as session:
+        owned_batch(session, tenant, batch_id)
+    count = retry_failed_jobs(sessions, producer, batch_id)
+    return RetryFailedOut(batch_id=batch_id, jobs_retried=count)

@@ -1,0 +1,148 @@
+"""What the user's path is (one document, an archive, a folder) and folders packed to zip.
+
+Archives are recognized by their first bytes, the name only as a fallback. A folder is packed
+into a zip streamed to a file, keeping relative paths and skipping hidden files; the zip is
+the same bytes each time for the same files, so an interrupted upload can be resumed.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from quire_client.errors import InputError
+from quire_client.streams import CHUNK_BYTES
+
+InputKind = Literal["document", "archive", "folder"]
+ZIP = "application/zip"
+GZIP = "application/gzip"
+TAR = "application/x-tar"
+ARCHIVE_SUFFIXES = ((".tar.gz", GZIP), (".tgz", GZIP), (".zip", ZIP), (".tar", TAR))
+DOCUMENT_MAGIC = (
+    (b"%PDF", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+# Already compressed: deflating them again costs time and saves nothing.
+STORED_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".pdf", ".zip", ".gz"})
+STATE_SUFFIX = ".quire-state.json"
+
+
+def sniff_archive(head: bytes) -> str | None:
+    """The archive media type that a file's first 512 bytes show, if any."""
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
+        return ZIP
+    if head[:2] == b"\x1f\x8b":
+        return GZIP
+    if head[257:262] == b"ustar":
+        return TAR
+    return None
+
+
+def sniff_document(head: bytes) -> str | None:
+    """The document media type that a file's first bytes show, if any."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((media for magic, media in DOCUMENT_MAGIC if head.startswith(magic)), None)
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as stream:
+            return stream.read(512)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from e
+
+
+def archive_type(path: Path) -> str | None:
+    """The media type of an archive file (zip, tar, tar.gz), or None for anything else."""
+    head = _head(path)
+    if sniff_document(head) is not None:
+        return None
+    found = sniff_archive(head)
+    if found is not None:
+        return found
+    name = path.name.lower()
+    return next((media for suffix, media in ARCHIVE_SUFFIXES if name.endswith(suffix)), None)
+
+
+def document_type(path: Path) -> str:
+    """The media type to send a document with: its magic bytes, else its name."""
+    found = sniff_document(_head(path))
+    return found or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def classify(path: Path) -> InputKind:
+    """Whether ``path`` is sent as one document (a job), an archive or a folder (a batch)."""
+    if path.is_dir():
+        return "folder"
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    return "archive" if archive_type(path) else "document"
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name.endswith(STATE_SUFFIX)
+
+
+def folder_files(folder: Path) -> list[tuple[Path, str]]:
+    """The files to send from a folder, as (path, name in the zip), sorted by name.
+
+    Hidden files and folders (a leading dot) and quire state files are left out.
+    """
+    found: list[tuple[Path, str]] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        for name in sorted(files):
+            path = Path(root, name)
+            if not _hidden(name) and path.is_file():
+                found.append((path, path.relative_to(folder).as_posix()))
+    return sorted(found, key=lambda entry: entry[1])
+
+
+def compression_for(name: str) -> int:
+    """Deflate what may shrink; store what is compressed already."""
+    suffix = os.path.splitext(name)[1].lower()
+    return zipfile.ZIP_STORED if suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+
+
+def pack_folder(folder: Path, dest: Path, on_bytes: Callable[[int], None] | None = None) -> int:
+    """Write the folder's files into a zip at ``dest``, one chunk at a time.
+
+    Args:
+        folder: The folder; paths in the zip are relative to it.
+        dest: The zip to write (replaced if it exists).
+        on_bytes: Called with the number of input bytes packed, chunk by chunk.
+
+    Returns:
+        The number of files packed.
+
+    Raises:
+        InputError: The folder holds no file to send.
+    """
+    files = folder_files(folder)
+    if not files:
+        raise InputError(f"{folder}: no files to send (hidden files are skipped)")
+    with zipfile.ZipFile(dest, "w", allowZip64=True) as archive:
+        for path, name in files:
+            info = zipfile.ZipInfo.from_file(path, name)
+            info.compress_type = compression_for(name)
+            with path.open("rb") as source, archive.open(info, "w") as target:
+                while chunk := source.read(CHUNK_BYTES):
+                    target.write(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
+    return len(files)
+
+
+def folder_bytes(folder: Path) -> int:
+    """The total size of the files ``pack_folder`` would pack (for a progress bar)."""
+    return sum(path.stat().st_size for path, _ in folder_files(folder))

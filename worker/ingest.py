@@ -1,0 +1,246 @@
+"""``ingest_batch`` (CPU queue): read an archive from the store, member by member, and make
+each document in it a job of the batch.
+
+The archive is streamed (ranged reads for zip, one forward pass for tar), never unpacked
+whole. Progress is committed in small groups with the next member's sequence number, so a
+crash or the end of a time slice resumes where it stopped; job ids derive from (batch,
+member), so a member stored twice after a crash is still one job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from shared.celery_config import PRIORITY_BY_NAME
+from shared.db.models import Batch, BatchItem, BatchStatus, Job, utcnow
+from shared.db.session import transaction
+from shared.errors import CorruptArchive, QuireError
+from shared.objectkeys import source_key
+from shared.queues import (
+    INGEST_BATCH,
+    PREPARE_JOB,
+    TASK_QUEUES,
+    ingest_batch_payload,
+    prepare_job_payload,
+)
+from worker.archives import (
+    ArchiveLimits,
+    Member,
+    MemberLimitExceeded,
+    Skipped,
+    detect_archive,
+    iter_entries,
+)
+from worker.batch_state import finish_batch, lock_batch, refresh_batch
+from worker.context import WorkerContext
+
+log = logging.getLogger("quire.worker")
+GROUP_SIZE = 50
+GROUP_SECONDS = 1.0
+SNIFF_BYTES = 512
+JOB_NAMESPACE = uuid.UUID("6f1c7f9e-2a51-4d57-9d1e-3c1f0b8a4e21")
+
+
+@dataclass(frozen=True)
+class IngestedItem:
+    """One member's outcome, waiting to be committed with its group."""
+
+    seq: int
+    path: str
+    size: int
+    job_id: str | None = None
+    job_key: str = ""
+    media_type: str = ""
+    skip_code: str | None = None
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    """What ingest needs of the batch row, read once."""
+
+    id: str
+    tenant_id: str
+    source_key: str
+    priority: str
+    next_seq: int
+
+
+def member_job_id(batch_id: str, seq: int) -> str:
+    """The job id of a batch member: stable across reruns of the ingest."""
+    return str(uuid.uuid5(JOB_NAMESPACE, f"{batch_id}:{seq}"))
+
+
+def ingest_batch(ctx: WorkerContext, batch_id: str) -> None:
+    """Ingest members from where the last run stopped, for one time slice at most."""
+    ref = _load(ctx, batch_id)
+    if ref is None:
+        return
+    deadline = time.monotonic() + ctx.settings.ingest_slice_seconds
+    try:
+        finished = _read_members(ctx, ref, deadline)
+    except CorruptArchive as e:
+        stop_ingest(ctx, ref.id, e)
+        return
+    if finished:
+        _mark_ingested(ctx, ref.id)
+    else:
+        log.info("ingest of batch %s continues in a new task", ref.id)
+        _send(ctx, INGEST_BATCH, ingest_batch_payload(ref.id), ref.priority)
+
+
+def _load(ctx: WorkerContext, batch_id: str) -> BatchRef | None:
+    with transaction(ctx.sessions) as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None or batch.source_key is None or batch.ingested_at is not None:
+            return None
+        if BatchStatus(batch.status).terminal:
+            return None
+        return BatchRef(batch.id, batch.tenant_id, batch.source_key, batch.priority, batch.next_seq)
+
+
+def _read_members(ctx: WorkerContext, ref: BatchRef, deadline: float) -> bool:
+    """Store members and commit them in groups; False when the time slice ran out."""
+    limits = ArchiveLimits.from_settings(ctx.settings)
+    with ctx.store.open_reader(ref.source_key) as reader:
+        kind = detect_archive(reader.read(SNIFF_BYTES))
+        reader.seek(0)
+        if kind is None:
+            raise CorruptArchive("the file is not a zip, tar or tar.gz archive")
+        group: list[IngestedItem] = []
+        flushed_at = time.monotonic()
+        for entry in iter_entries(reader, kind, limits, start_seq=ref.next_seq):
+            group.append(_store_entry(ctx, ref, entry))
+            now = time.monotonic()
+            if len(group) >= GROUP_SIZE or now - flushed_at >= GROUP_SECONDS:
+                _commit(ctx, ref, group)
+                group, flushed_at = [], now
+            if now >= deadline:
+                return False
+        _commit(ctx, ref, group)
+    return True
+
+
+def _store_entry(ctx: WorkerContext, ref: BatchRef, entry: Member | Skipped) -> IngestedItem:
+    if isinstance(entry, Skipped):
+        return IngestedItem(
+            entry.seq, entry.path, 0, skip_code=entry.code, skip_reason=entry.reason
+        )
+    job_id = member_job_id(ref.id, entry.seq)
+    key = source_key(ref.tenant_id, job_id, entry.kind.extension)
+    try:
+        ctx.store.put_stream(key, entry.stream, entry.kind.mime)
+    except MemberLimitExceeded as e:
+        ctx.store.delete(key)
+        return IngestedItem(
+            entry.seq, entry.path, entry.size, skip_code=e.code, skip_reason=e.reason
+        )
+    return IngestedItem(entry.seq, entry.path, entry.size, job_id, key, entry.kind.mime)
+
+
+def _commit(ctx: WorkerContext, ref: BatchRef, group: list[IngestedItem]) -> None:
+    """Record a group of items and their jobs, then send the jobs' preparation."""
+    if not group:
+        return
+    created: list[str] = []
+    with transaction(ctx.sessions) as session:
+        batch = lock_batch(session, ref.id)
+        if batch is None or BatchStatus(batch.status).terminal:
+            return
+        known = set(
+            session.scalars(
+                select(BatchItem.seq).where(
+                    BatchItem.batch_id == ref.id, BatchItem.seq.in_([i.seq for i in group])
+                )
+            )
+        )
+        for item in group:
+            if item.seq in known:
+                continue
+            session.add(_item_row(ref, item))
+            if item.job_id is not None:
+                session.add(_job_row(ref, item))
+                created.append(item.job_id)
+            batch.items_total += 1
+            batch.items_skipped += item.skip_code is not None
+        batch.next_seq = max(batch.next_seq, group[-1].seq + 1)
+        if batch.status == BatchStatus.INGESTING and created:
+            batch.status = BatchStatus.RUNNING.value
+    for job_id in created:
+        _send(ctx, PREPARE_JOB, prepare_job_payload(job_id), ref.priority)
+
+
+def _item_row(ref: BatchRef, item: IngestedItem) -> BatchItem:
+    return BatchItem(
+        batch_id=ref.id,
+        seq=item.seq,
+        path=item.path[:1024],
+        job_id=item.job_id,
+        size_bytes=item.size,
+        skip_code=item.skip_code,
+        skip_reason=(item.skip_reason or "")[:2000] or None,
+    )
+
+
+def _job_row(ref: BatchRef, item: IngestedItem) -> Job:
+    return Job(
+        id=item.job_id,
+        tenant_id=ref.tenant_id,
+        priority=ref.priority,
+        source_key=item.job_key,
+        media_type=item.media_type,
+        filename=item.path[-512:],
+        size_bytes=item.size,
+        batch_id=ref.id,
+    )
+
+
+def _mark_ingested(ctx: WorkerContext, batch_id: str) -> None:
+    with transaction(ctx.sessions) as session:
+        batch = lock_batch(session, batch_id)
+        if batch is None or batch.ingested_at is not None:
+            return
+        batch.ingested_at = utcnow()
+        if batch.status == BatchStatus.INGESTING:
+            batch.status = BatchStatus.RUNNING.value
+    with transaction(ctx.sessions) as session:
+        refresh_batch(session, batch_id)
+    log.info("batch %s: archive read", batch_id)
+
+
+def stop_ingest(ctx: WorkerContext, batch_id: str, error: QuireError) -> None:
+    """End the ingest early (unreadable archive, attempts exhausted): the batch fails if
+    nothing came out of the archive; otherwise the rest of the archive becomes one skipped
+    item and the jobs already made go on."""
+    with transaction(ctx.sessions) as session:
+        batch = lock_batch(session, batch_id)
+        if batch is None or BatchStatus(batch.status).terminal:
+            return
+        if batch.items_total == 0:
+            batch.ingested_at = utcnow()
+            finish_batch(session, batch, BatchStatus.FAILED, error.code, error.message)
+            return
+        session.add(
+            BatchItem(
+                batch_id=batch_id,
+                seq=batch.next_seq,
+                path=f"(archive after item {batch.next_seq})",
+                skip_code=error.code,
+                skip_reason=error.message[:2000],
+            )
+        )
+        batch.items_total += 1
+        batch.items_skipped += 1
+        batch.next_seq += 1
+    _mark_ingested(ctx, batch_id)
+
+
+def _send(ctx: WorkerContext, task: str, payload: dict[str, object], priority: str) -> None:
+    ctx.producer.send_task(
+        task, kwargs=payload, queue=TASK_QUEUES[task], priority=PRIORITY_BY_NAME[priority]
+    )
