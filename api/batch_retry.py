@@ -7,7 +7,7 @@ from celery import Celery
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.submission import send_or_raise
+from api.submission import send_or_defer
 from shared.db.models import Batch, BatchStatus, Job, JobStatus, Page, PageStatus
 from shared.db.session import transaction
 from shared.queues import PREPARE_JOB, prepare_job_payload
@@ -30,7 +30,7 @@ def retry_failed_jobs(sessions: sessionmaker[Session], producer: Celery, batch_i
             batch.finished_at = None
         retried = [(job.id, job.priority) for job in jobs]
     for job_id, priority in retried:
-        send_or_raise(producer, PREPARE_JOB, prepare_job_payload(job_id), priority)
+        send_or_defer(producer, PREPARE_JOB, prepare_job_payload(job_id), priority)
     return len(retried)
 
 

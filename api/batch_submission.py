@@ -15,12 +15,11 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.multipart_stream import ReceivedFile
-from api.submission import SubmitOptions, check_upload, send_or_raise
+from api.submission import SubmitOptions, check_upload, send_or_defer
 from shared import media
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, Tenant, Upload, new_id, utcnow
 from shared.db.session import transaction
 from shared.errors import (
-    BrokerUnavailable,
     InvalidRequest,
     QuireError,
     UnsupportedMediaType,
@@ -100,13 +99,7 @@ def _commit_and_ingest(batch: Batch, deps: BatchDeps, on_failure: Callable[[], N
     except BaseException:
         on_failure()
         raise
-    try:
-        send_or_raise(deps.producer, INGEST_BATCH, ingest_batch_payload(batch.id), batch.priority)
-    except BrokerUnavailable:
-        with transaction(deps.sessions) as session:
-            session.delete(session.get(Batch, batch.id))
-        on_failure()
-        raise
+    send_or_defer(deps.producer, INGEST_BATCH, ingest_batch_payload(batch.id), batch.priority)
     return batch
 
 
@@ -221,19 +214,10 @@ def _job_row(batch: Batch, item: FileItem) -> Job:
 
 
 def _send_jobs(deps: BatchDeps, batch: Batch, items: list[FileItem]) -> None:
-    try:
-        for item in items:
-            if item.job_id is not None:
-                payload = prepare_job_payload(item.job_id)
-                send_or_raise(deps.producer, PREPARE_JOB, payload, batch.priority)
-    except BrokerUnavailable:
-        with transaction(deps.sessions) as session:
-            for item in items:
-                if item.job_id is not None:
-                    session.delete(session.get(Job, item.job_id))
-            session.delete(session.get(Batch, batch.id))
-        _delete_objects(deps.store, items)
-        raise
+    for item in items:
+        if item.job_id is not None:
+            payload = prepare_job_payload(item.job_id)
+            send_or_defer(deps.producer, PREPARE_JOB, payload, batch.priority)
 
 
 def _delete_objects(store: ObjectStore, items: list[FileItem]) -> None:

@@ -1,8 +1,10 @@
 """Accept one uploaded file as a job: check it, store it, record it, enqueue it.
 
 The order keeps the store and the database consistent: the object is written first, the row
-second, the message last; if a later step fails the earlier ones are undone, so no object is
-left without a row and no row points at a missing object.
+second, the message last. If the row cannot be written the object is removed again, so no
+object is left without a row. Once the row is committed the job is accepted: if the queue
+cannot take its message, the sweeper's reconcile pass sends it when the broker is back
+(``worker/reconcile.py``), so an upload is never lost to a broker outage.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from shared.db.models import Job, Priority, Tenant, new_id
 from shared.db.session import transaction
 from shared.egress import check_url_syntax, policy_from_settings
 from shared.errors import (
-    BrokerUnavailable,
     EmptyUpload,
     InvalidRequest,
     UnsupportedMediaType,
@@ -145,23 +146,22 @@ def create_job(
     except BaseException:
         store.delete(key)
         raise
-    try:
-        enqueue_prepare(producer, job)
-    except BrokerUnavailable:
-        with transaction(sessions) as session:
-            session.delete(session.get(Job, job_id))
-        store.delete(key)
-        raise
+    enqueue_prepare(producer, job)
     return job
 
 
 def enqueue_prepare(producer: Celery, job: Job) -> None:
-    """Send ``prepare_job`` for a committed job row."""
-    send_or_raise(producer, PREPARE_JOB, prepare_job_payload(job.id), job.priority)
+    """Send ``prepare_job`` for a committed job row (later, by the sweeper, if it fails)."""
+    send_or_defer(producer, PREPARE_JOB, prepare_job_payload(job.id), job.priority)
 
 
-def send_or_raise(producer: Celery, task: str, payload: dict[str, object], priority: str) -> None:
-    """Send a task at a named priority; ``BrokerUnavailable`` if the queue cannot take it."""
+def send_or_defer(producer: Celery, task: str, payload: dict[str, object], priority: str) -> bool:
+    """Send a task for work the database already records, at a named priority.
+
+    Returns:
+        Whether the broker took it. When it did not, the failure is logged and the work stays
+        in the database, where the sweeper's reconcile pass finds it and sends it again.
+    """
     try:
         producer.send_task(
             task,
@@ -170,5 +170,6 @@ def send_or_raise(producer: Celery, task: str, payload: dict[str, object], prior
             priority=PRIORITY_BY_NAME[priority],
         )
     except (KombuOperationalError, RedisError, OSError) as e:
-        log.warning("enqueue of %s %s failed: %s", task, payload, e)
-        raise BrokerUnavailable("the job queue is unavailable; try again shortly") from e
+        log.warning("enqueue of %s %s failed, left for the sweeper: %s", task, payload, e)
+        return False
+    return True

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     environment at import time.
     """
 
-    model_config = SettingsConfigDict(env_prefix="QUIRE_", env_file=None, extra="ignore")
+    # An empty variable (``QUIRE_VISIBILITY_TIMEOUT=`` as .env.example writes it) means unset.
+    model_config = SettingsConfigDict(
+        env_prefix="QUIRE_", env_file=None, extra="ignore", env_ignore_empty=True
+    )
 
     mode: Mode = Mode.LOCAL
     data_dir: Path = Field(Path(".quire"), description="Local state: SQLite file, objects, keys.")

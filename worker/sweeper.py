@@ -1,14 +1,20 @@
 """The sweeper: a periodic pass that hands due work to the queues.
 
-Today it sends webhook deliveries whose ``next_attempt_at`` has come. A claimed delivery gets
-a lease (its next attempt moves past the attempt's timeout), so a worker that dies while
-sending it loses nothing: when the lease runs out the sweeper sends it again.
+Every ``QUIRE_SWEEP_INTERVAL_SECONDS`` it sends webhook deliveries whose ``next_attempt_at``
+has come. A claimed delivery gets a lease (its next attempt moves past the attempt's
+timeout), so a worker that dies while sending it loses nothing: when the lease runs out the
+sweeper sends it again. Every ``QUIRE_RECONCILE_INTERVAL_SECONDS`` it also reconciles the
+broker with the database (``worker/reconcile.py``): work the database records but Redis lost
+(a restart, a flush, an enqueue that failed at submit) is sent again, and pages whose worker
+vanished are requeued or dead-lettered.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -20,6 +26,7 @@ from shared.db.session import transaction
 from shared.errors import QuireError
 from shared.queues import DELIVER_WEBHOOK, TASK_QUEUES, deliver_webhook_payload
 from worker.context import WorkerContext
+from worker.reconcile import reconcile_once
 
 log = logging.getLogger("quire.sweeper")
 CLAIM_LIMIT = 200
@@ -59,14 +66,29 @@ def sweep_once(ctx: WorkerContext) -> int:
     return len(ids)
 
 
-def run_sweeper(ctx: WorkerContext, stop: threading.Event) -> None:
-    """Sweep every ``QUIRE_SWEEP_INTERVAL_SECONDS`` until ``stop`` is set; outages of the
-    database or broker are logged and waited out."""
+def run_sweeper(
+    ctx: WorkerContext, stop: threading.Event, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Sweep every ``QUIRE_SWEEP_INTERVAL_SECONDS`` and reconcile every
+    ``QUIRE_RECONCILE_INTERVAL_SECONDS`` (the first right away) until ``stop`` is set;
+    outages of the database or broker are logged and waited out."""
+    next_reconcile = clock()
     while not stop.is_set():
-        try:
-            sent = sweep_once(ctx)
-            if sent:
-                log.info("handed %d webhook deliveries to the queue", sent)
-        except (QuireError, KombuOperationalError, RedisError, OSError) as e:
-            log.warning("sweep failed, will retry: %s", e)
+        _guarded("sweep", lambda: _sweep_and_log(ctx))
+        if clock() >= next_reconcile:
+            _guarded("reconcile", lambda: reconcile_once(ctx))
+            next_reconcile = clock() + ctx.settings.reconcile_interval_seconds
         stop.wait(ctx.settings.sweep_interval_seconds)
+
+
+def _sweep_and_log(ctx: WorkerContext) -> None:
+    sent = sweep_once(ctx)
+    if sent:
+        log.info("handed %d webhook deliveries to the queue", sent)
+
+
+def _guarded(what: str, step: Callable[[], object]) -> None:
+    try:
+        step()
+    except (QuireError, KombuOperationalError, RedisError, OSError) as e:
+        log.warning("%s failed, will retry: %s", what, e)

@@ -1,4 +1,5 @@
-"""A dependency that is down gives a 503 problem with Retry-After and leaves nothing behind."""
+"""A database or store that is down gives a 503 problem with Retry-After and leaves nothing
+behind; a broker that is down loses nothing: the upload is kept for the sweeper to send."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 CLOSED_PORT_REDIS = "redis://127.0.0.1:9/0"
 
 
-def test_broker_down_submit_is_503_and_nothing_is_kept(
+def test_broker_down_submit_is_kept_for_the_sweeper(
     make_settings: Callable[..., Settings],
     database_url: str,
     new_key: Callable[[str], str],
@@ -31,11 +32,10 @@ def test_broker_down_submit_is_503_and_nothing_is_kept(
             files={"file": ("a.png", png(), "image/png")},
         )
         ready = client.get("/readyz")
-    assert response.status_code == 503, response.text
-    assert response.json()["code"] == "broker_unavailable"
-    assert response.headers["retry-after"]
-    assert job_count(settings) == before  # the row was removed again
-    assert not list(settings.effective_store_dir.rglob("source.*"))  # and the object
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    assert job_count(settings) == before + 1  # the row stays: reconcile sends prepare_job
+    assert len(list(settings.effective_store_dir.rglob("source.*"))) == 1  # and the object
     assert ready.status_code == 503
     assert ready.json()["checks"]["broker"].startswith("error")
     assert ready.json()["checks"]["database"] == "ok"

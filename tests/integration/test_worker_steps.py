@@ -141,7 +141,9 @@ def test_unsplittable_documents_fail_cleanly(
     code: str,
 ) -> None:
     if data is None:
-        frames = [Image.fromarray(striped_page([20])) for _ in range(3)]
+        # Distinct frames: Pillow merges identical consecutive GIF frames into one.
+        page = striped_page([20])
+        frames = [Image.fromarray(page if i % 2 else 255 - page) for i in range(3)]
         out = io.BytesIO()
         frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
         data = out.getvalue()
