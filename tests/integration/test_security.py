@@ -102,6 +102,7 @@ def add_delivery(sessions: Any, job_id: str) -> str:
     """A delivered webhook of the job's tenant, as the worker would have left it."""
     with transaction(sessions) as session:
         job = session.get(Job, job_id)
+        assert job is not None
         finish_job(session, job, JobStatus.SUCCEEDED)
         session.flush()
         delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.job_id == job_id))
