@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.context import ApiContext
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
+from api.rate_limiter import RateLimitHeaders
 from api.routes import batches, health, jobs, uploads, webhooks
 from shared.settings import Settings
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="quire", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.quire = context
     install_problem_handlers(app)
+    app.add_middleware(RateLimitHeaders)
     install_metrics(app, context.sessions)
     app.include_router(health.router)
     app.include_router(jobs.router)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.presign import Presigner, build_presigner
+from api.rate_limiter import RateLimiter, build_rate_limiter
 from shared.celery_config import build_celery
 from shared.db.session import build_engine, build_sessionmaker
 from shared.imageinfo import configure_pillow
@@ -26,6 +27,7 @@ class ApiContext:
     store: ObjectStore
     producer: Celery
     presigner: Presigner
+    rate_limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings) -> ApiContext:
@@ -39,8 +41,10 @@ class ApiContext:
             store=store,
             producer=build_celery(settings, name="quire-api"),
             presigner=build_presigner(settings, store),
+            rate_limiter=build_rate_limiter(settings),
         )
 
     def close(self) -> None:
         self.engine.dispose()
         self.producer.close()
+        self.rate_limiter.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from celery import Celery
@@ -13,10 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.context import ApiContext
 from api.presign import Presigner
+from api.rate_limit import retry_after_seconds
+from api.rate_limiter import remember_headers
 from shared.apikeys import hash_key
 from shared.db.models import ApiKey, Tenant
 from shared.db.session import transaction
-from shared.errors import Unauthorized
+from shared.errors import RateLimited, Unauthorized
 from shared.settings import Settings
 from shared.storage import ObjectStore
 
@@ -79,20 +82,52 @@ def presented_key(
     return key
 
 
-def current_tenant(
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the tenant and the id of the key it used."""
+
+    tenant: Tenant
+    key_id: str
+
+
+def authenticated_caller(
     key: Annotated[str, Depends(presented_key)], settings: SettingsDep, sessions: SessionsDep
-) -> Tenant:
-    """The tenant that owns the presented key; unknown or revoked keys are refused."""
+) -> Caller:
+    """The tenant and key id of the presented key; unknown or revoked keys are refused."""
     digest = hash_key(key, settings.secret_key)
+    # The lookup is by a keyed hash the caller cannot choose, so SQL equality leaks nothing.
     with transaction(sessions) as session:
-        tenant = session.scalar(
-            select(Tenant)
+        row = session.execute(
+            select(Tenant, ApiKey.id)
             .join(ApiKey, ApiKey.tenant_id == Tenant.id)
             .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        )
-    if tenant is None:
+        ).first()
+    if row is None:
         raise Unauthorized("the API key is not valid")
-    return tenant
+    return Caller(tenant=row[0], key_id=row[1])
+
+
+def current_tenant(
+    caller: Annotated[Caller, Depends(authenticated_caller)],
+    request: Request,
+    context: ContextDep,
+) -> Tenant:
+    """The caller's tenant, once its key's request rate allows one more request.
+
+    Raises:
+        RateLimited: the key has used up its rate (429 with ``Retry-After``).
+    """
+    limiter = context.rate_limiter
+    decision = limiter.check(caller.key_id)
+    if decision is None:
+        return caller.tenant
+    remember_headers(request.scope, limiter.headers(decision))
+    if not decision.allowed:
+        raise RateLimited(
+            "this API key has sent too many requests; retry after the Retry-After delay",
+            retry_after=retry_after_seconds(decision),
+        )
+    return caller.tenant
 
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]

@@ -13,6 +13,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from shared.errors import InvalidRequest, UnsupportedMediaType, UploadTooLarge
+from shared.filenames import clean_filename
 
 SPOOL_IN_MEMORY = 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
@@ -114,7 +115,7 @@ class _FormCollector:
             self._buffer = bytearray()
 
     def _new_file(self, filename: bytes | None) -> ReceivedFile:
-        name = (filename or b"").decode("utf-8", "replace")
+        name = clean_filename((filename or b"").decode("utf-8", "replace"))
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by ReceivedForm.close
         self._current, self._to_file = ReceivedFile(spool=spool, filename=name), True
         return self._current

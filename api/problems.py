@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import DependencyUnavailable, QuireError, Unauthorized
+from shared.errors import DependencyUnavailable, QuireError, TooManyRequests, Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("quire.api")
@@ -30,6 +30,8 @@ def _quire_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DependencyUnavailable):
         headers["Retry-After"] = "5"
         log.warning("dependency unavailable: %s", exc.message)
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     return problem_response(exc.http_status, exc.to_problem(), headers)

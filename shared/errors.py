@@ -144,6 +144,33 @@ class CallbackRefused(QuireError):
     http_status = 422
 
 
+class TooManyRequests(QuireError):
+    """Base of the 429 answers: the caller may come back after ``retry_after`` seconds."""
+
+    code = "too_many_requests"
+    title = "Too many requests"
+    http_status = 429
+    retryable = True
+
+    def __init__(self, message: str | None = None, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+
+class RateLimited(TooManyRequests):
+    """The API key has used up its request rate."""
+
+    code = "rate_limited"
+    title = "Too many requests for this API key"
+
+
+class TenantLimitReached(TooManyRequests):
+    """The tenant has as many jobs or pages in flight as it may; queued work is kept."""
+
+    code = "tenant_limit"
+    title = "The tenant has too much work in flight"
+
+
 # --- processing errors: raised in workers, they end a page ---
 
 

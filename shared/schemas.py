@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from shared.filenames import clean_filename
 
 
 class ErrorInfo(BaseModel):
@@ -153,6 +155,13 @@ class CreateUploadIn(BaseModel):
     filename: str = Field(min_length=1, max_length=512)
     size_bytes: int = Field(gt=0)
     content_type: str = Field("application/octet-stream", max_length=128)
+
+    @field_validator("filename", "content_type")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if clean_filename(value) != value:
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class UploadPartOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from enum import StrEnum
 from pathlib import Path
 
@@ -100,6 +101,10 @@ class Settings(BaseSettings):
     worker_soft_shutdown_seconds: float = Field(60.0, ge=0)
 
     poll_retry_after_seconds: int = Field(2, ge=1)
+    rate_limit_per_minute: int = Field(600, ge=0, description="Requests per API key; 0: off.")
+    rate_limit_burst: int = Field(60, ge=1, description="Requests a key may send at once.")
+    tenant_max_jobs_in_flight: int = Field(10_000, ge=0, description="Queued+running; 0: off.")
+    tenant_max_pages_in_flight: int = Field(100_000, ge=0, description="Queued+running; 0: off.")
     public_base_url: str = Field("http://127.0.0.1:8000", description="Links in webhooks.")
 
     webhook_retry_schedule: str = Field(
@@ -146,7 +151,8 @@ class Settings(BaseSettings):
 
     def _refuse_unsafe_defaults(self) -> None:
         problems = []
-        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+        is_dev_secret = hmac.compare_digest(self.secret_key.encode(), DEV_SECRET_KEY.encode())
+        if is_dev_secret or len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             problems.append(f"QUIRE_SECRET_KEY must be set to {MIN_SECRET_KEY_LENGTH}+ chars")
         if not self.database_url or self.database_url.startswith("sqlite"):
             problems.append("QUIRE_DATABASE_URL must point at PostgreSQL")

@@ -25,6 +25,7 @@ from api.multipart_stream import FormLimits, receive_form
 from api.routes.jobs import PROBLEMS
 from api.routes.uploads import owned_upload
 from api.submission import SubmitOptions, options_from_json, parse_options
+from api.tenant_limits import check_tenant_capacity
 from shared.batches import batch_counts, eta_seconds, progress
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, Priority, Tenant, utcnow
 from shared.db.session import transaction
@@ -132,6 +133,7 @@ async def create_batch(
     """An archive (multipart `file`, or JSON `upload_id` from `/v1/uploads`) or several files
     (multipart `files`); each document becomes a job of the batch, priority `bulk` by
     default."""
+    await run_in_threadpool(check_tenant_capacity, sessions, tenant.id, settings)
     deps = BatchDeps(store, sessions, producer)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
@@ -178,6 +180,9 @@ async def _create_from_form(
             archive = form.file
             batch = await run_in_threadpool(create_archive_batch, tenant, archive, options, deps)
         elif form.files and form.file is None:
+            await run_in_threadpool(
+                check_tenant_capacity, deps.sessions, tenant.id, settings, len(form.files)
+            )
             batch = await run_in_threadpool(
                 create_files_batch, tenant, form.files, options, settings, deps
             )

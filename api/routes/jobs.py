@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from api.deps import CurrentTenant, ProducerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
 from api.multipart_stream import FormLimits, receive_form
+from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import check_upload, create_job, parse_options
+from api.tenant_limits import check_tenant_capacity
 from shared.db.models import Job, JobStatus, Page, Tenant
 from shared.errors import NotFound
 from shared.exporters import FORMATS, export
@@ -23,7 +25,17 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 404, 413, 415, 422, 503)
+    for status in (400, 401, 404, 413, 415, 422, 429, 503)
+}
+PROBLEMS[429]["description"] = (
+    "`rate_limited` (the key's request rate) or `tenant_limit` (too much work in flight)"
+)
+PROBLEMS[429]["headers"] = {
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
+    **{
+        name: {"description": what, "schema": {"type": "string"}}
+        for name, what in RATE_LIMIT_HEADERS.items()
+    },
 }
 
 SUBMIT_BODY = {
@@ -102,6 +114,7 @@ async def submit_job(
     producer: ProducerDep,
 ) -> JobOut:
     """Upload one file (multipart field `file`); the job is processed asynchronously."""
+    await run_in_threadpool(check_tenant_capacity, sessions, tenant.id, settings)
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
     try:
         options = parse_options(form.fields, settings)

@@ -71,6 +71,9 @@ def test_base_error_problem() -> None:
         (errors.BrokerUnavailable, "broker_unavailable", 503, True),
         (errors.StoreUnavailable, "store_unavailable", 503, True),
         (errors.ObjectMissing, "object_missing", 500, False),
+        (errors.TooManyRequests, "too_many_requests", 429, True),
+        (errors.RateLimited, "rate_limited", 429, True),
+        (errors.TenantLimitReached, "tenant_limit", 429, True),
     ],
 )
 def test_class_attributes(cls: type[QuireError], code: str, status: int, retryable: bool) -> None:
@@ -94,3 +97,10 @@ def test_every_error_is_an_exception_with_a_title() -> None:
 def test_dependency_errors_share_a_base() -> None:
     with pytest.raises(errors.DependencyUnavailable):
         raise errors.DatabaseUnavailable("connection refused")
+
+
+def test_too_many_requests_carries_retry_after() -> None:
+    error = errors.RateLimited("slow down", retry_after=7)
+    assert error.retry_after == 7
+    assert error.to_problem()["retry_after"] == 7
+    assert isinstance(errors.TenantLimitReached(), errors.TooManyRequests)
