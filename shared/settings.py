@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)
     retry_backoff_seconds: float = Field(2.0, gt=0)
     worker_soft_shutdown_seconds: float = Field(60.0, ge=0)
+    worker_stall_seconds: float = Field(
+        120.0, ge=0, description="No message taken this long while work waits: restart; 0: off."
+    )
 
     poll_retry_after_seconds: int = Field(2, ge=1)
     rate_limit_per_minute: int = Field(600, ge=0, description="Requests per API key; 0: off.")

@@ -8,7 +8,8 @@ import socket
 import threading
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_shutdown
+from celery.signals import task_received, worker_process_init, worker_ready, worker_shutdown
+from celery.worker import state as worker_state
 
 from shared.celery_config import build_celery
 from shared.queues import GPU_QUEUE
@@ -17,6 +18,7 @@ from worker.context import WorkerContext
 from worker.engines.registry import check_engine
 from worker.heartbeat import redis_from_url, start_heartbeat
 from worker.metrics import serve_metrics
+from worker.stall_watchdog import Watchdog, queues_waiting, start_watchdog
 from worker.tasks import register_tasks
 
 log = logging.getLogger("quire.worker")
@@ -61,6 +63,19 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
         ctx.close()
 
     worker_shutdown.connect(shutdown, weak=False)
+    watchdog = Watchdog(
+        waiting=queues_waiting(redis_from_url(settings.broker_url), queues),
+        held=lambda: len(worker_state.reserved_requests),
+        capacity=concurrency,
+        stall_after=settings.worker_stall_seconds,
+    )
+    task_received.connect(watchdog.note_received, weak=False)
+
+    def ready(**_: object) -> None:
+        watchdog.note_received()
+        start_watchdog(watchdog, settings.worker_soft_shutdown_seconds, stop_beating)
+
+    worker_ready.connect(ready, weak=False)
     if loads_engine and pool != "prefork":
         ctx.load_engine()
     log.info("worker %s consuming %s with %s x%d", name, queues, pool, concurrency)
