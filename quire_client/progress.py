@@ -1,7 +1,7 @@
 """Progress bars on stderr, and the one-line notes that stay when bars are off.
 
-Bars show on a terminal unless ``--quiet``, and anywhere with ``--progress``; a disabled tqdm bar accepts the same
-calls and draws nothing, so callers never check.
+Bars show on a terminal unless ``--quiet``, and anywhere with ``--progress``; a disabled
+tqdm bar accepts the same calls and draws nothing, so callers never check.
 """
 
 from __future__ import annotations
