@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.idempotency import IdempotencyClaim, forget
 from api.multipart_stream import ReceivedFile
 from api.submission import SubmitOptions, check_upload, send_or_raise
 from shared import media
@@ -53,7 +54,11 @@ def archive_kind(head: bytes) -> str:
 
 
 def create_archive_batch(
-    tenant: Tenant, upload: ReceivedFile, options: SubmitOptions, deps: BatchDeps
+    tenant: Tenant,
+    upload: ReceivedFile,
+    options: SubmitOptions,
+    deps: BatchDeps,
+    claim: IdempotencyClaim | None = None,
 ) -> Batch:
     """Store an archive sent in the request and queue its ingest."""
     kind = archive_kind(upload.head)
@@ -61,11 +66,15 @@ def create_archive_batch(
     key = batch_source_key(tenant.id, batch_id, media.ARCHIVE_EXTENSIONS[kind])
     deps.store.put_stream(key, upload.spool, "application/octet-stream")
     batch = _archive_batch(batch_id, tenant, options, key, upload.filename, upload.size)
-    return _commit_and_ingest(batch, deps, on_failure=lambda: deps.store.delete(key))
+    return _commit_and_ingest(batch, deps, claim, on_failure=lambda: deps.store.delete(key))
 
 
 def create_uploaded_batch(
-    tenant: Tenant, upload: Upload, options: SubmitOptions, deps: BatchDeps
+    tenant: Tenant,
+    upload: Upload,
+    options: SubmitOptions,
+    deps: BatchDeps,
+    claim: IdempotencyClaim | None = None,
 ) -> Batch:
     """Queue the ingest of an archive sent with presigned URLs (the object is reused)."""
     if upload.status != "completed":
@@ -75,7 +84,7 @@ def create_uploaded_batch(
     batch = _archive_batch(
         new_id(), tenant, options, upload.key, upload.filename, upload.size_bytes
     )
-    return _commit_and_ingest(batch, deps, on_failure=lambda: None)
+    return _commit_and_ingest(batch, deps, claim, on_failure=lambda: None)
 
 
 def _archive_batch(
@@ -93,10 +102,17 @@ def _archive_batch(
     )
 
 
-def _commit_and_ingest(batch: Batch, deps: BatchDeps, on_failure: Callable[[], None]) -> Batch:
+def _commit_and_ingest(
+    batch: Batch,
+    deps: BatchDeps,
+    claim: IdempotencyClaim | None,
+    on_failure: Callable[[], None],
+) -> Batch:
     try:
         with transaction(deps.sessions) as session:
             session.add(batch)
+            if claim is not None:
+                session.add(claim.row("batch", batch.id))
     except BaseException:
         on_failure()
         raise
@@ -104,6 +120,7 @@ def _commit_and_ingest(batch: Batch, deps: BatchDeps, on_failure: Callable[[], N
         send_or_raise(deps.producer, INGEST_BATCH, ingest_batch_payload(batch.id), batch.priority)
     except BrokerUnavailable:
         with transaction(deps.sessions) as session:
+            forget(session, claim)
             session.delete(session.get(Batch, batch.id))
         on_failure()
         raise
@@ -129,6 +146,7 @@ def create_files_batch(
     options: SubmitOptions,
     settings: Settings,
     deps: BatchDeps,
+    claim: IdempotencyClaim | None = None,
 ) -> Batch:
     """Each file becomes a job of a new batch at once; files that are not documents are
     recorded as skipped items, as archive members would be."""
@@ -160,10 +178,12 @@ def create_files_batch(
                 session.add(_item_row(batch, item))
                 if item.job_id is not None:
                     session.add(_job_row(batch, item))
+            if claim is not None:
+                session.add(claim.row("batch", batch_id))
     except BaseException:
         _delete_objects(deps.store, items)
         raise
-    _send_jobs(deps, batch, items)
+    _send_jobs(deps, batch, items, claim)
     return batch
 
 
@@ -220,7 +240,9 @@ def _job_row(batch: Batch, item: FileItem) -> Job:
     )
 
 
-def _send_jobs(deps: BatchDeps, batch: Batch, items: list[FileItem]) -> None:
+def _send_jobs(
+    deps: BatchDeps, batch: Batch, items: list[FileItem], claim: IdempotencyClaim | None
+) -> None:
     try:
         for item in items:
             if item.job_id is not None:
@@ -228,6 +250,7 @@ def _send_jobs(deps: BatchDeps, batch: Batch, items: list[FileItem]) -> None:
                 send_or_raise(deps.producer, PREPARE_JOB, payload, batch.priority)
     except BrokerUnavailable:
         with transaction(deps.sessions) as session:
+            forget(session, claim)
             for item in items:
                 if item.job_id is not None:
                     session.delete(session.get(Job, item.job_id))

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     worker_soft_shutdown_seconds: float = Field(60.0, ge=0)
 
     poll_retry_after_seconds: int = Field(2, ge=1)
+    idempotency_ttl_hours: float = Field(24.0, gt=0, description="Idempotency-Key lifetime.")
     public_base_url: str = Field("http://127.0.0.1:8000", description="Links in webhooks.")
 
     webhook_retry_schedule: str = Field(

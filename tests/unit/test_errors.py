@@ -71,6 +71,10 @@ def test_base_error_problem() -> None:
         (errors.BrokerUnavailable, "broker_unavailable", 503, True),
         (errors.StoreUnavailable, "store_unavailable", 503, True),
         (errors.ObjectMissing, "object_missing", 500, False),
+        (errors.Conflict, "conflict", 409, False),
+        (errors.JobFinished, "job_finished", 409, False),
+        (errors.BatchFinished, "batch_finished", 409, False),
+        (errors.IdempotencyKeyReused, "idempotency_key_reused", 409, False),
     ],
 )
 def test_class_attributes(cls: type[QuireError], code: str, status: int, retryable: bool) -> None:
