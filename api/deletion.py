@@ -176,6 +176,8 @@ def _delete_batch_rows(session: Session, batch_id: str) -> None:
     if batch is None:
         raise NotFound(f"no batch {batch_id!r}")
     upload = _sole_upload(session, batch)
+    # Jobs locked before their pages, as the workers do (a page task may still be landing).
+    session.scalars(select(Job.id).where(Job.batch_id == batch_id).with_for_update()).all()
     job_ids = select(Job.id).where(Job.batch_id == batch_id).scalar_subquery()
     _delete_deliveries(
         session, or_(WebhookDelivery.batch_id == batch_id, WebhookDelivery.job_id.in_(job_ids))

@@ -21,6 +21,7 @@ __all__ = [
     "PageClaim",
     "claim_page",
     "fail_job",
+    "fail_unfinished_job",
     "finish_job",
     "lock_job",
     "note_page_error",
@@ -122,6 +123,14 @@ def fail_page(session: Session, job: Job, page: Page, error: QuireError) -> None
 def fail_job(session: Session, job: Job, error: QuireError) -> None:
     """End a job before it has pages (the document could not be split)."""
     finish_job(session, job, JobStatus.FAILED, error.code, error.message)
+
+
+def fail_unfinished_job(session: Session, job_id: str, error: QuireError) -> None:
+    """Fail a job whose preparation gave up, unless it ended meanwhile (a canceled job
+    stays canceled)."""
+    job = lock_job(session, job_id)
+    if job is not None and not JobStatus(job.status).terminal:
+        fail_job(session, job, error)
 
 
 def refresh_job(session: Session, job: Job) -> None:

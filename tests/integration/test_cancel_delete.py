@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 
 from shared.celery_config import build_celery
 from shared.db.models import Batch, BatchItem, Job, Page, WebhookDelivery
+from shared.db.session import transaction
+from shared.errors import AttemptsExhausted
 from shared.objectkeys import batch_prefix, job_prefix
 from shared.settings import Settings, StoreBackend
 from shared.storage.s3 import s3_client
@@ -26,6 +28,7 @@ from worker import ingest
 from worker.context import WorkerContext
 from worker.engines.base import DetectedLine, Image, OcrEngine
 from worker.ingest import ingest_batch
+from worker.job_state import fail_unfinished_job
 from worker.ocr_page import ocr_page
 from worker.prepare import prepare_job
 
@@ -469,3 +472,44 @@ def test_a_canceled_job_counts_as_finished_in_its_batchs_progress(
     assert done["status"] == "partial" and done["progress"] == 1.0
     events = completions(ctx, "batch.completed", batch_id=batch_id)
     assert [(e["status"], e["jobs"]["canceled"]) for e in events] == [("partial", 1)]
+
+
+def test_delete_of_one_job_of_a_batch_removes_its_item(
+    client: TestClient, new_key: Callable[[str], str], ctx: WorkerContext
+) -> None:
+    key = new_key("member-deleter")
+    files = [("files", (f"p{i}.png", png_bytes(f"page {i}"), "image/png")) for i in range(2)]
+    batch_id = client.post("/v1/batches", headers=auth(key), files=files).json()["id"]
+    with ctx.sessions() as session:
+        gone, kept = session.scalars(
+            select(Job.id).where(Job.batch_id == batch_id).order_by(Job.filename)
+        ).all()
+
+    assert client.delete(f"/v1/jobs/{gone}", headers=auth(key)).status_code == 204
+    items = client.get(f"/v1/batches/{batch_id}/items", headers=auth(key)).json()["items"]
+    assert [(i["path"], i["job_id"]) for i in items] == [("p1.png", kept)]
+    prepare_job(ctx, kept)
+    ocr_page(ctx, kept, 0)
+    batch = client.get(f"/v1/batches/{batch_id}", headers=auth(key)).json()
+    assert batch["status"] == "succeeded" and batch["items_total"] == 1
+    assert batch["jobs"]["canceled"] == 0
+
+
+def test_preparation_giving_up_leaves_a_canceled_job_canceled(
+    client: TestClient, new_key: Callable[[str], str], ctx: WorkerContext
+) -> None:
+    key = new_key("gave-up")
+    canceled = submit(client, key, png_bytes("a"), "a.png", "image/png", callback_url=HOOK)
+    stuck = submit(client, key, png_bytes("b"), "b.png", "image/png")
+    assert cancel(client, key, "jobs", canceled["id"]).status_code == 200
+    for job in (canceled, stuck):  # what the prepare task does after its last attempt
+        with transaction(ctx.sessions) as session:
+            fail_unfinished_job(session, job["id"], AttemptsExhausted("store down"))
+
+    statuses = [
+        client.get(f"/v1/jobs/{j['id']}", headers=auth(key)).json()["status"]
+        for j in (canceled, stuck)
+    ]
+    assert statuses == ["canceled", "failed"]
+    events = completions(ctx, "job.completed", job_id=canceled["id"])
+    assert [e["status"] for e in events] == ["canceled"]

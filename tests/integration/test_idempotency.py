@@ -24,6 +24,7 @@ from shared.settings import Settings
 from tests.batch_inputs import png_bytes, zip_of
 from tests.integration.conftest import auth
 from tests.integration.test_api_jobs import queued_messages
+from tests.integration.test_uploads import put_part, start
 
 pytestmark = pytest.mark.integration
 
@@ -233,3 +234,33 @@ def test_openapi_documents_the_header_and_the_409s(client: TestClient) -> None:
     assert "409" not in paths["/v1/jobs/{job_id}"]["get"]["responses"]
     metadata = json.dumps(paths["/v1/jobs"]["post"]["parameters"])
     assert "255" in metadata
+
+
+def test_upload_batch_replays_and_its_delete_removes_the_upload(
+    client: TestClient, new_key: Callable[[str], str], settings: Settings
+) -> None:
+    tenant = unique("uploader")
+    key = new_key(tenant)
+    data = zip_of({"a.png": png_bytes("a")})
+    upload = start(client, key, data, "small.zip")
+    etag = put_part(client, upload["parts"][0], data)
+    parts = {"parts": [{"number": 1, "etag": etag}]}
+    completed = client.post(f"/v1/uploads/{upload['id']}/complete", headers=auth(key), json=parts)
+    assert completed.status_code == 200, completed.text
+    headers = {**auth(key), "Idempotency-Key": "from-upload"}
+    body = {"upload_id": upload["id"]}
+
+    first = client.post("/v1/batches", headers=headers, json=body)
+    again = client.post("/v1/batches", headers=headers, json=body)
+    other = client.post("/v1/batches", headers=headers, json={**body, "priority": "interactive"})
+
+    assert first.status_code == again.status_code == 202, first.text
+    assert again.json()["id"] == first.json()["id"]
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+    assert rows(settings, Batch, tenant) == 1
+    assert list(settings.effective_store_dir.rglob("data"))  # the uploaded archive
+    deleted = client.delete(f"/v1/batches/{first.json()['id']}", headers=auth(key))
+    assert deleted.status_code == 204
+    assert not [p for p in settings.effective_store_dir.rglob("*") if p.is_file()]
+    assert client.get(f"/v1/uploads/{upload['id']}", headers=auth(key)).status_code == 404
+    assert rows(settings, IdempotencyKey, tenant) == 0
