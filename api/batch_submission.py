@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.idempotency import IdempotencyClaim
 from api.multipart_stream import ReceivedFile
 from api.submission import SubmitOptions, check_upload, send_or_defer
 from shared import media
@@ -52,7 +53,11 @@ def archive_kind(head: bytes) -> str:
 
 
 def create_archive_batch(
-    tenant: Tenant, upload: ReceivedFile, options: SubmitOptions, deps: BatchDeps
+    tenant: Tenant,
+    upload: ReceivedFile,
+    options: SubmitOptions,
+    deps: BatchDeps,
+    claim: IdempotencyClaim | None = None,
 ) -> Batch:
     """Store an archive sent in the request and queue its ingest."""
     kind = archive_kind(upload.head)
@@ -60,11 +65,15 @@ def create_archive_batch(
     key = batch_source_key(tenant.id, batch_id, media.ARCHIVE_EXTENSIONS[kind])
     deps.store.put_stream(key, upload.spool, "application/octet-stream")
     batch = _archive_batch(batch_id, tenant, options, key, upload.filename, upload.size)
-    return _commit_and_ingest(batch, deps, on_failure=lambda: deps.store.delete(key))
+    return _commit_and_ingest(batch, deps, claim, on_failure=lambda: deps.store.delete(key))
 
 
 def create_uploaded_batch(
-    tenant: Tenant, upload: Upload, options: SubmitOptions, deps: BatchDeps
+    tenant: Tenant,
+    upload: Upload,
+    options: SubmitOptions,
+    deps: BatchDeps,
+    claim: IdempotencyClaim | None = None,
 ) -> Batch:
     """Queue the ingest of an archive sent with presigned URLs (the object is reused)."""
     if upload.status != "completed":
@@ -74,7 +83,7 @@ def create_uploaded_batch(
     batch = _archive_batch(
         new_id(), tenant, options, upload.key, upload.filename, upload.size_bytes
     )
-    return _commit_and_ingest(batch, deps, on_failure=lambda: None)
+    return _commit_and_ingest(batch, deps, claim, on_failure=lambda: None)
 
 
 def _archive_batch(
@@ -92,10 +101,17 @@ def _archive_batch(
     )
 
 
-def _commit_and_ingest(batch: Batch, deps: BatchDeps, on_failure: Callable[[], None]) -> Batch:
+def _commit_and_ingest(
+    batch: Batch,
+    deps: BatchDeps,
+    claim: IdempotencyClaim | None,
+    on_failure: Callable[[], None],
+) -> Batch:
     try:
         with transaction(deps.sessions) as session:
             session.add(batch)
+            if claim is not None:
+                session.add(claim.row("batch", batch.id))
     except BaseException:
         on_failure()
         raise
@@ -122,6 +138,7 @@ def create_files_batch(
     options: SubmitOptions,
     settings: Settings,
     deps: BatchDeps,
+    claim: IdempotencyClaim | None = None,
 ) -> Batch:
     """Each file becomes a job of a new batch at once; files that are not documents are
     recorded as skipped items, as archive members would be."""
@@ -153,6 +170,8 @@ def create_files_batch(
                 session.add(_item_row(batch, item))
                 if item.job_id is not None:
                     session.add(_job_row(batch, item))
+            if claim is not None:
+                session.add(claim.row("batch", batch_id))
     except BaseException:
         _delete_objects(deps.store, items)
         raise

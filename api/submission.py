@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.idempotency import IdempotencyClaim
 from api.multipart_stream import ReceivedFile
 from shared import media
 from shared.celery_config import PRIORITY_BY_NAME
@@ -124,8 +125,10 @@ def create_job(
     store: ObjectStore,
     sessions: sessionmaker[Session],
     producer: Celery,
+    claim: IdempotencyClaim | None = None,
 ) -> Job:
-    """Store the upload, insert the job row and enqueue its preparation."""
+    """Store the upload, insert the job row (and its idempotency key, if it came with
+    one) and enqueue its preparation."""
     job_id = new_id()
     key = source_key(tenant.id, job_id, kind.extension)
     store.put_stream(key, upload.spool, kind.mime)
@@ -143,6 +146,8 @@ def create_job(
                 callback_url=options.callback_url,
             )
             session.add(job)
+            if claim is not None:
+                session.add(claim.row("job", job_id))
     except BaseException:
         store.delete(key)
         raise

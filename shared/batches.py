@@ -21,6 +21,8 @@ class BatchCounts:
     pages_done: int = 0
     pages_failed: int = 0
     first_started: datetime | None = None
+    # Pages of canceled jobs that will never run: finished for progress, not for the rate.
+    pages_canceled: int = 0
 
     @property
     def jobs_total(self) -> int:
@@ -48,21 +50,25 @@ def batch_counts(session: Session, batch_id: str) -> BatchCounts:
     jobs = {status.value: 0 for status in JobStatus}
     totals = [0, 0, 0]
     starts: list[datetime] = []
+    dropped = 0
     for status, count, total, done, failed, started in rows:
         jobs[status] = int(count)
         totals = [totals[0] + int(total), totals[1] + int(done), totals[2] + int(failed)]
+        if status == JobStatus.CANCELED:
+            dropped += max(int(total) - int(done) - int(failed), 0)
         if started is not None:
             starts.append(started)
     total, done, failed = totals
-    return BatchCounts(jobs, total, done, failed, min(starts, default=None))
+    return BatchCounts(jobs, total, done, failed, min(starts, default=None), dropped)
 
 
 def progress(batch: Batch, counts: BatchCounts) -> float:
-    """Finished share of the batch, 0.0 to 1.0; jobs not yet split count as one page."""
+    """Finished share of the batch, 0.0 to 1.0; jobs not yet split count as one page, and
+    the pages a canceled job dropped count as finished."""
     if BatchStatus(batch.status).terminal:
         return 1.0
     unsplit = counts.jobs.get(JobStatus.QUEUED.value, 0) if counts.pages_total == 0 else 0
-    finished = counts.pages_done + counts.pages_failed
+    finished = counts.pages_done + counts.pages_failed + counts.pages_canceled
     total = max(counts.pages_total + unsplit, 1)
     return round(min(finished / total, 1.0), 4)
 
@@ -75,7 +81,7 @@ def eta_seconds(batch: Batch, counts: BatchCounts, now: datetime) -> int | None:
     if finished == 0 or counts.first_started is None:
         return None
     elapsed = max((now - counts.first_started).total_seconds(), 1e-3)
-    remaining = max(counts.pages_total - finished, 0)
+    remaining = max(counts.pages_total - finished - counts.pages_canceled, 0)
     return math.ceil(remaining * elapsed / finished)
 
 

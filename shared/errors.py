@@ -130,6 +130,27 @@ class Conflict(QuireError):
     http_status = 409
 
 
+class JobFinished(Conflict):
+    """Cancel of a job that already succeeded, partly succeeded or failed."""
+
+    code = "job_finished"
+    title = "The job has already finished"
+
+
+class BatchFinished(Conflict):
+    """Cancel of a batch that already succeeded, partly succeeded or failed."""
+
+    code = "batch_finished"
+    title = "The batch has already finished"
+
+
+class IdempotencyKeyReused(Conflict):
+    """An ``Idempotency-Key`` sent again with a request that differs from the first."""
+
+    code = "idempotency_key_reused"
+    title = "The idempotency key was used for a different request"
+
+
 class UploadIncomplete(QuireError):
     code = "upload_incomplete"
     title = "The upload is not complete"

@@ -18,16 +18,26 @@ def page_image_key(tenant_id: str, job_id: str, index: int, extension: str) -> s
     return f"{job_prefix(tenant_id, job_id)}/pages/{index:05d}.{extension}"
 
 
+def batch_prefix(tenant_id: str, batch_id: str) -> str:
+    """Folder of a batch's own objects (its jobs' objects live under each job's prefix)."""
+    return f"tenants/{tenant_id}/batches/{batch_id}"
+
+
 def batch_source_key(tenant_id: str, batch_id: str, extension: str) -> str:
     """An archive sent straight to ``POST /v1/batches``."""
-    return f"tenants/{tenant_id}/batches/{batch_id}/source.{extension}"
+    return f"{batch_prefix(tenant_id, batch_id)}/source.{extension}"
+
+
+def upload_prefix(tenant_id: str, upload_id: str) -> str:
+    """Folder of a presigned upload: the file and, in the local store, its parts."""
+    return f"tenants/{tenant_id}/uploads/{upload_id}"
 
 
 def upload_key(tenant_id: str, upload_id: str) -> str:
     """A file sent with presigned URLs, once complete."""
-    return f"tenants/{tenant_id}/uploads/{upload_id}/data"
+    return f"{upload_prefix(tenant_id, upload_id)}/data"
 
 
 def upload_part_key(tenant_id: str, upload_id: str, number: int) -> str:
     """One part of a presigned upload to the local store."""
-    return f"tenants/{tenant_id}/uploads/{upload_id}/parts/{number:05d}"
+    return f"{upload_prefix(tenant_id, upload_id)}/parts/{number:05d}"

@@ -26,7 +26,9 @@ class JobOut(BaseModel):
     """A job as ``GET /v1/jobs/{id}`` returns it."""
 
     id: str
-    status: str = Field(examples=["queued", "running", "succeeded", "partial", "failed"])
+    status: str = Field(
+        examples=["queued", "running", "succeeded", "partial", "failed", "canceled"]
+    )
     priority: str
     filename: str
     media_type: str
@@ -96,7 +98,9 @@ class BatchOut(BaseModel):
     """A batch as ``GET /v1/batches/{id}`` returns it."""
 
     id: str
-    status: str = Field(examples=["ingesting", "running", "succeeded", "partial", "failed"])
+    status: str = Field(
+        examples=["ingesting", "running", "succeeded", "partial", "failed", "canceled"]
+    )
     priority: str
     filename: str
     items_total: int = Field(description="Members read so far (grows while ingesting).")

@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(60, ge=1, description="Requests a key may send at once.")
     tenant_max_jobs_in_flight: int = Field(10_000, ge=0, description="Queued+running; 0: off.")
     tenant_max_pages_in_flight: int = Field(100_000, ge=0, description="Queued+running; 0: off.")
+    idempotency_ttl_hours: float = Field(24.0, gt=0, description="Idempotency-Key lifetime.")
     public_base_url: str = Field("http://127.0.0.1:8000", description="Links in webhooks.")
 
     webhook_retry_schedule: str = Field(

@@ -13,13 +13,16 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shared.celery_config import PRIORITY_BY_NAME
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, utcnow
 from shared.db.session import transaction
-from shared.errors import CorruptArchive, QuireError
+from shared.errors import CorruptArchive, ObjectMissing, QuireError
+from shared.lifecycle import finish_batch, lock_batch, refresh_batch
 from shared.objectkeys import source_key
 from shared.queues import (
     INGEST_BATCH,
@@ -36,7 +39,6 @@ from worker.archives import (
     detect_archive,
     iter_entries,
 )
-from worker.batch_state import finish_batch, lock_batch, refresh_batch
 from worker.context import WorkerContext
 
 log = logging.getLogger("quire.worker")
@@ -44,6 +46,14 @@ GROUP_SIZE = 50
 GROUP_SECONDS = 1.0
 SNIFF_BYTES = 512
 JOB_NAMESPACE = uuid.UUID("6f1c7f9e-2a51-4d57-9d1e-3c1f0b8a4e21")
+
+
+class ReadOutcome(StrEnum):
+    """How one ingest run ended."""
+
+    FINISHED = "finished"  # the whole archive is read
+    SLICED = "sliced"  # the time slice ran out; a new task goes on
+    STOPPED = "stopped"  # the batch was canceled or deleted meanwhile
 
 
 @dataclass(frozen=True)
@@ -83,15 +93,17 @@ def ingest_batch(ctx: WorkerContext, batch_id: str) -> None:
         return
     deadline = time.monotonic() + ctx.settings.ingest_slice_seconds
     try:
-        finished = _read_members(ctx, ref, deadline)
+        outcome = _read_members(ctx, ref, deadline)
     except CorruptArchive as e:
         stop_ingest(ctx, ref.id, e)
         return
-    if finished:
+    if outcome is ReadOutcome.FINISHED:
         _mark_ingested(ctx, ref.id)
-    else:
+    elif outcome is ReadOutcome.SLICED:
         log.info("ingest of batch %s continues in a new task", ref.id)
         _send(ctx, INGEST_BATCH, ingest_batch_payload(ref.id), ref.priority)
+    else:
+        log.info("ingest of batch %s stops: the batch was canceled or deleted", ref.id)
 
 
 def _load(ctx: WorkerContext, batch_id: str) -> BatchRef | None:
@@ -104,26 +116,33 @@ def _load(ctx: WorkerContext, batch_id: str) -> BatchRef | None:
         return BatchRef(batch.id, batch.tenant_id, batch.source_key, batch.priority, batch.next_seq)
 
 
-def _read_members(ctx: WorkerContext, ref: BatchRef, deadline: float) -> bool:
-    """Store members and commit them in groups; False when the time slice ran out."""
+def _read_members(ctx: WorkerContext, ref: BatchRef, deadline: float) -> ReadOutcome:
+    """Store members and commit them in groups, checking the batch between groups."""
     limits = ArchiveLimits.from_settings(ctx.settings)
-    with ctx.store.open_reader(ref.source_key) as reader:
-        kind = detect_archive(reader.read(SNIFF_BYTES))
-        reader.seek(0)
-        if kind is None:
-            raise CorruptArchive("the file is not a zip, tar or tar.gz archive")
-        group: list[IngestedItem] = []
-        flushed_at = time.monotonic()
-        for entry in iter_entries(reader, kind, limits, start_seq=ref.next_seq):
-            group.append(_store_entry(ctx, ref, entry))
-            now = time.monotonic()
-            if len(group) >= GROUP_SIZE or now - flushed_at >= GROUP_SECONDS:
-                _commit(ctx, ref, group)
-                group, flushed_at = [], now
-            if now >= deadline:
-                return False
-        _commit(ctx, ref, group)
-    return True
+    group: list[IngestedItem] = []
+    try:
+        with ctx.store.open_reader(ref.source_key) as reader:
+            kind = detect_archive(reader.read(SNIFF_BYTES))
+            reader.seek(0)
+            if kind is None:
+                raise CorruptArchive("the file is not a zip, tar or tar.gz archive")
+            flushed_at = time.monotonic()
+            for entry in iter_entries(reader, kind, limits, start_seq=ref.next_seq):
+                group.append(_store_entry(ctx, ref, entry))
+                now = time.monotonic()
+                if len(group) >= GROUP_SIZE or now - flushed_at >= GROUP_SECONDS:
+                    if not _commit(ctx, ref, group):
+                        return ReadOutcome.STOPPED
+                    group, flushed_at = [], now
+                if now >= deadline:
+                    return ReadOutcome.SLICED
+    except ObjectMissing:
+        # The archive vanished mid-read: the batch was deleted (then the group's sources
+        # are removed and the run stops), or the store lost it (a real error).
+        if not _commit(ctx, ref, group):
+            return ReadOutcome.STOPPED
+        raise
+    return ReadOutcome.FINISHED if _commit(ctx, ref, group) else ReadOutcome.STOPPED
 
 
 def _store_entry(ctx: WorkerContext, ref: BatchRef, entry: Member | Skipped) -> IngestedItem:
@@ -143,36 +162,59 @@ def _store_entry(ctx: WorkerContext, ref: BatchRef, entry: Member | Skipped) -> 
     return IngestedItem(entry.seq, entry.path, entry.size, job_id, key, entry.kind.mime)
 
 
-def _commit(ctx: WorkerContext, ref: BatchRef, group: list[IngestedItem]) -> None:
-    """Record a group of items and their jobs, then send the jobs' preparation."""
+def _commit(ctx: WorkerContext, ref: BatchRef, group: list[IngestedItem]) -> bool:
+    """Record a group of items and their jobs, then send the jobs' preparation.
+
+    Returns False when the batch was canceled or deleted meanwhile; the sources this run
+    stored for members without a row are then removed (a deleted batch loses its rows
+    before its objects, so they would be left behind).
+    """
     if not group:
-        return
+        return True
     created: list[str] = []
     with transaction(ctx.sessions) as session:
         batch = lock_batch(session, ref.id)
-        if batch is None or BatchStatus(batch.status).terminal:
-            return
-        known = set(
-            session.scalars(
-                select(BatchItem.seq).where(
-                    BatchItem.batch_id == ref.id, BatchItem.seq.in_([i.seq for i in group])
-                )
-            )
-        )
+        known = _known_seqs(session, ref.id, group) if batch is not None else set()
+        live = batch is not None and not BatchStatus(batch.status).terminal
+        if batch is not None and live:
+            created = _record_group(session, batch, ref, [i for i in group if i.seq not in known])
+    if not live:
         for item in group:
-            if item.seq in known:
-                continue
-            session.add(_item_row(ref, item))
-            if item.job_id is not None:
-                session.add(_job_row(ref, item))
-                created.append(item.job_id)
-            batch.items_total += 1
-            batch.items_skipped += item.skip_code is not None
-        batch.next_seq = max(batch.next_seq, group[-1].seq + 1)
-        if batch.status == BatchStatus.INGESTING and created:
-            batch.status = BatchStatus.RUNNING.value
+            if item.job_key and item.seq not in known:
+                ctx.store.delete(item.job_key)
+        return False
     for job_id in created:
         _send(ctx, PREPARE_JOB, prepare_job_payload(job_id), ref.priority)
+    return True
+
+
+def _known_seqs(session: Session, batch_id: str, group: list[IngestedItem]) -> set[int]:
+    return set(
+        session.scalars(
+            select(BatchItem.seq).where(
+                BatchItem.batch_id == batch_id, BatchItem.seq.in_([i.seq for i in group])
+            )
+        )
+    )
+
+
+def _record_group(
+    session: Session, batch: Batch, ref: BatchRef, new_items: list[IngestedItem]
+) -> list[str]:
+    """Insert items (and their jobs) not recorded yet; returns the ids of the new jobs."""
+    created: list[str] = []
+    for item in new_items:
+        session.add(_item_row(ref, item))
+        if item.job_id is not None:
+            session.add(_job_row(ref, item))
+            created.append(item.job_id)
+        batch.items_total += 1
+        batch.items_skipped += item.skip_code is not None
+    if new_items:
+        batch.next_seq = max(batch.next_seq, new_items[-1].seq + 1)
+    if batch.status == BatchStatus.INGESTING and created:
+        batch.status = BatchStatus.RUNNING.value
+    return created
 
 
 def _item_row(ref: BatchRef, item: IngestedItem) -> BatchItem:

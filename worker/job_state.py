@@ -1,7 +1,8 @@
 """Page and job state transitions in the database; every write is idempotent.
 
 Lock order is always job row, then page rows, so concurrent page tasks of one job never
-deadlock, and the job's counters are recomputed under the job's lock.
+deadlock, and the job's counters are recomputed under the job's lock. A job becomes
+terminal only through ``finish_job`` (``shared.lifecycle``, shared with the API's cancel).
 """
 
 from __future__ import annotations
@@ -13,9 +14,21 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Job, JobStatus, Page, PageStatus, utcnow
 from shared.errors import AttemptsExhausted, QuireError
-from shared.webhook_events import record_job_completed
-from worker.batch_state import refresh_batch
+from shared.lifecycle import finish_job, lock_job
 from worker.engines.base import PageOcr
+
+__all__ = [
+    "PageClaim",
+    "claim_page",
+    "fail_job",
+    "fail_unfinished_job",
+    "finish_job",
+    "lock_job",
+    "note_page_error",
+    "record_page_failure",
+    "record_page_result",
+    "refresh_job",
+]
 
 
 @dataclass(frozen=True)
@@ -27,11 +40,6 @@ class PageClaim:
     image_key: str
     attempt: int
     queued_seconds: float
-
-
-def lock_job(session: Session, job_id: str) -> Job | None:
-    """The job row, locked for this transaction (a no-op lock on SQLite)."""
-    return session.get(Job, job_id, with_for_update=True, populate_existing=True)
 
 
 def get_page(session: Session, job_id: str, index: int) -> Page | None:
@@ -117,22 +125,12 @@ def fail_job(session: Session, job: Job, error: QuireError) -> None:
     finish_job(session, job, JobStatus.FAILED, error.code, error.message)
 
 
-def finish_job(
-    session: Session,
-    job: Job,
-    status: JobStatus,
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> None:
-    """The one place a job becomes terminal; its webhook event is written in the same
-    transaction, so it is never lost and never written twice."""
-    job.status = status.value
-    job.error_code = error_code
-    job.error_message = error_message[:2000] if error_message else None
-    job.finished_at = utcnow()
-    record_job_completed(session, job)
-    if job.batch_id is not None:
-        refresh_batch(session, job.batch_id)
+def fail_unfinished_job(session: Session, job_id: str, error: QuireError) -> None:
+    """Fail a job whose preparation gave up, unless it ended meanwhile (a canceled job
+    stays canceled)."""
+    job = lock_job(session, job_id)
+    if job is not None and not JobStatus(job.status).terminal:
+        fail_job(session, job, error)
 
 
 def refresh_job(session: Session, job: Job) -> None:

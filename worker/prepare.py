@@ -87,7 +87,9 @@ def _split(ctx: WorkerContext, job: Job, start: int) -> None:
         for page in iter_pages(path, job.media_type, limits, start=start):
             key = page_image_key(job.tenant_id, job.id, page.index, "png")
             ctx.store.put_bytes(key, page.png, media.PNG.mime)
-            _add_page(ctx, job, page.index, key, pages_total=total)
+            if not _add_page(ctx, job, page.index, key, pages_total=total):
+                log.info("prepare_job: job %s was canceled or deleted; split stops", job.id)
+                return
 
 
 def _download(store: ObjectStore, key: str, path: Path) -> None:
@@ -95,17 +97,28 @@ def _download(store: ObjectStore, key: str, path: Path) -> None:
         shutil.copyfileobj(source, target, 1024 * 1024)
 
 
-def _add_page(ctx: WorkerContext, job: Job, index: int, image_key: str, pages_total: int) -> None:
-    """Insert one page row (once) and send its task."""
+def _add_page(ctx: WorkerContext, job: Job, index: int, image_key: str, pages_total: int) -> bool:
+    """Insert one page row (once) and send its task; False if the job has ended meanwhile.
+
+    The row is checked after the image was stored: a job deleted in between loses its rows
+    first and its objects after, so the image just stored is removed here.
+    """
     with transaction(ctx.sessions) as session:
         locked = lock_job(session, job.id)
-        if locked is None or JobStatus(locked.status).terminal:
-            return
-        exists = session.scalar(select(Page.id).where(Page.job_id == job.id, Page.index == index))
-        if exists is None:
-            session.add(Page(job_id=job.id, index=index, image_key=image_key))
-        locked.pages_total = pages_total
+        live = locked is not None and not JobStatus(locked.status).terminal
+        if locked is not None and live:
+            exists = session.scalar(
+                select(Page.id).where(Page.job_id == job.id, Page.index == index)
+            )
+            if exists is None:
+                session.add(Page(job_id=job.id, index=index, image_key=image_key))
+            locked.pages_total = pages_total
+    if not live:
+        if image_key != job.source_key:
+            ctx.store.delete(image_key)
+        return False
     _send_page(ctx, job, index)
+    return True
 
 
 def _page_count(session: Session, job_id: str) -> int:

@@ -20,7 +20,7 @@ from shared.queues import (
 )
 from worker.context import WorkerContext
 from worker.ingest import ingest_batch, stop_ingest
-from worker.job_state import fail_job, lock_job, note_page_error
+from worker.job_state import fail_unfinished_job, note_page_error
 from worker.ocr_page import ocr_page
 from worker.prepare import prepare_job
 from worker.retry_policy import backoff_seconds, is_retryable
@@ -79,10 +79,9 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
     @app.task(name=PREPARE_JOB, bind=True)
     def prepare_job_task(self: Task, v: int, job_id: str) -> None:
         def give_up(c: WorkerContext, e: BaseException) -> None:
+            error = AttemptsExhausted(f"preparing the job failed: {e}")
             with transaction(c.sessions) as session:
-                job = lock_job(session, job_id)
-                if job is not None:
-                    fail_job(session, job, AttemptsExhausted(f"preparing the job failed: {e}"))
+                fail_unfinished_job(session, job_id, error)
 
         run_step(self, ctx, v, lambda c: prepare_job(c, job_id), on_give_up=give_up)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api import deletion
 from api.batch_export import export_stream
 from api.batch_retry import retry_failed_jobs
 from api.batch_submission import (
@@ -21,15 +23,24 @@ from api.batch_submission import (
     create_uploaded_batch,
 )
 from api.deps import CurrentTenant, ProducerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
+from api.idempotency import (
+    Created,
+    IdempotencyClaim,
+    IdempotencyKeyHeader,
+    create_once,
+    make_claim,
+    request_hash,
+)
 from api.multipart_stream import FormLimits, receive_form
-from api.routes.jobs import PROBLEMS
+from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS
 from api.routes.uploads import owned_upload
 from api.submission import SubmitOptions, options_from_json, parse_options
 from api.tenant_limits import check_tenant_capacity
+from shared import lifecycle
 from shared.batches import batch_counts, eta_seconds, progress
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, Priority, Tenant, utcnow
 from shared.db.session import transaction
-from shared.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from shared.errors import Conflict, InvalidRequest, NotFound, UnsupportedMediaType
 from shared.exporters import parse_formats
 from shared.schemas import (
     BatchItemOut,
@@ -45,6 +56,11 @@ from shared.settings import Settings
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 MAX_FILES = 1000
 SKIPPED = "skipped"
+# Fingerprints name the way the batch was sent: one archive, several files, an upload.
+ARCHIVE_ROUTE = "POST /v1/batches archive"
+FILES_ROUTE = "POST /v1/batches files"
+UPLOAD_ROUTE = "POST /v1/batches upload"
+Create = Callable[[IdempotencyClaim | None], str]
 
 CREATE_BODY = {
     "requestBody": {
@@ -117,7 +133,7 @@ def _poll_headers(response: Response, batch: Batch, settings: Settings) -> None:
     "",
     status_code=202,
     response_model=BatchOut,
-    responses=PROBLEMS,
+    responses=CONFLICT_PROBLEMS,
     openapi_extra=CREATE_BODY,
     summary="Submit a batch",
 )
@@ -129,45 +145,65 @@ async def create_batch(
     store: StoreDep,
     sessions: SessionsDep,
     producer: ProducerDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> BatchOut:
     """An archive (multipart `file`, or JSON `upload_id` from `/v1/uploads`) or several files
     (multipart `files`); each document becomes a job of the batch, priority `bulk` by
-    default."""
+    default. With an `Idempotency-Key`, the same request sent again answers with the same
+    batch; the key with another request is a 409."""
     await run_in_threadpool(check_tenant_capacity, sessions, tenant.id, settings)
     deps = BatchDeps(store, sessions, producer)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
-        batch_id = await _create_from_upload(request, tenant, settings, deps)
+        created = await _create_from_upload(request, tenant, settings, deps, idempotency_key)
     else:
-        batch_id = await _create_from_form(request, tenant, settings, deps)
-    response.headers["Location"] = f"/v1/batches/{batch_id}"
+        created = await _create_from_form(request, tenant, settings, deps, idempotency_key)
+    response.status_code = created.status_code
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/batches/{created.resource_id}"
     with transaction(sessions) as session:
-        batch = owned_batch(session, tenant, batch_id)
+        batch = owned_batch(session, tenant, created.resource_id)
         _poll_headers(response, batch, settings)
         return batch_out(session, batch)
 
 
+def _create_once(
+    tenant: Tenant,
+    key: str | None,
+    settings: Settings,
+    deps: BatchDeps,
+    fingerprint: Callable[[], str],
+    create: Create,
+) -> Created:
+    claim = make_claim(tenant.id, key, settings, fingerprint)
+    return create_once(deps.sessions, claim, create)
+
+
 async def _create_from_upload(
-    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps
-) -> str:
+    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps, key: str | None
+) -> Created:
     try:
         body = CreateBatchIn.model_validate_json(await request.body())
     except ValidationError as e:
         raise InvalidRequest(f"invalid batch request: {e.errors()[0]['msg']}") from e
     options = options_from_json(body.priority, body.callback_url, body.metadata, settings)
 
-    def create() -> str:
+    def create(claim: IdempotencyClaim | None) -> str:
         with transaction(deps.sessions) as session:
             upload = owned_upload(session, tenant, body.upload_id)
             session.expunge(upload)
-        return create_uploaded_batch(tenant, upload, options, deps).id
+        return create_uploaded_batch(tenant, upload, options, deps, claim).id
 
-    return await run_in_threadpool(create)
+    def fingerprint() -> str:
+        return request_hash(UPLOAD_ROUTE, body.model_dump(mode="json"))
+
+    return await run_in_threadpool(_create_once, tenant, key, settings, deps, fingerprint, create)
 
 
 async def _create_from_form(
-    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps
-) -> str:
+    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps, key: str | None
+) -> Created:
     limits = FormLimits(
         max_file_bytes=settings.max_batch_upload_bytes,
         repeated_file_field="files",
@@ -176,24 +212,36 @@ async def _create_from_form(
     form = await receive_form(request, limits)
     try:
         options: SubmitOptions = parse_options(form.fields, settings, Priority.BULK)
+        create: Create
         if form.file is not None and not form.files:
-            archive = form.file
-            batch = await run_in_threadpool(create_archive_batch, tenant, archive, options, deps)
+            archive, route, files = form.file, ARCHIVE_ROUTE, [form.file]
+
+            def create(claim: IdempotencyClaim | None) -> str:
+                return create_archive_batch(tenant, archive, options, deps, claim).id
+
         elif form.files and form.file is None:
             await run_in_threadpool(
                 check_tenant_capacity, deps.sessions, tenant.id, settings, len(form.files)
             )
-            batch = await run_in_threadpool(
-                create_files_batch, tenant, form.files, options, settings, deps
-            )
+            route, files = FILES_ROUTE, form.files
+
+            def create(claim: IdempotencyClaim | None) -> str:
+                return create_files_batch(tenant, files, options, settings, deps, claim).id
+
         else:
             raise UnsupportedMediaType(
                 "send an archive as 'file', several documents as 'files', "
                 "or JSON with an 'upload_id'"
             )
+
+        def fingerprint() -> str:
+            return request_hash(route, form.fields, files)
+
+        return await run_in_threadpool(
+            _create_once, tenant, key, settings, deps, fingerprint, create
+        )
     finally:
         form.close()
-    return batch.id
 
 
 @router.get("/{batch_id}", response_model=BatchOut, responses=PROBLEMS, summary="Get a batch")
@@ -315,7 +363,7 @@ def export_batch(
     "/{batch_id}/retry-failed",
     status_code=202,
     response_model=RetryFailedOut,
-    responses=PROBLEMS,
+    responses=CONFLICT_PROBLEMS,
     summary="Retry a batch's failed pages",
 )
 def retry_failed(
@@ -327,6 +375,45 @@ def retry_failed(
     """Queue again the failed pages (and jobs that failed before having pages) of the
     batch's failed and partial jobs; skipped items are not retried."""
     with transaction(sessions) as session:
-        owned_batch(session, tenant, batch_id)
+        batch = owned_batch(session, tenant, batch_id)
+        if batch.status == BatchStatus.CANCELED:
+            raise Conflict(f"batch {batch_id!r} was canceled; submit its files again instead")
     count = retry_failed_jobs(sessions, producer, batch_id)
     return RetryFailedOut(batch_id=batch_id, jobs_retried=count)
+
+
+@router.post(
+    "/{batch_id}/cancel",
+    response_model=BatchOut,
+    responses=CONFLICT_PROBLEMS,
+    summary="Cancel a batch",
+)
+def cancel_batch(
+    batch_id: str, tenant: CurrentTenant, sessions: SessionsDep, settings: SettingsDep
+) -> BatchOut:
+    """Cancel every job of the batch that has not finished and stop reading its archive;
+    the batch ends `canceled` (one `batch.completed`). Canceling a canceled batch answers it
+    again; a batch that has finished otherwise is a 409 `batch_finished`."""
+    with transaction(sessions) as session:
+        owned_batch(session, tenant, batch_id)
+        lifecycle.cancel_batch(session, batch_id)
+    with transaction(sessions) as session:
+        return batch_out(session, owned_batch(session, tenant, batch_id))
+
+
+@router.delete(
+    "/{batch_id}",
+    status_code=204,
+    response_class=Response,
+    responses=PROBLEMS,
+    summary="Delete a batch",
+)
+def delete_batch(
+    batch_id: str, tenant: CurrentTenant, sessions: SessionsDep, store: StoreDep
+) -> Response:
+    """Cancel the batch if it still runs, then delete its items, its jobs with their results,
+    and every stored object: the archive and each job's file and page images."""
+    with transaction(sessions) as session:
+        owned_batch(session, tenant, batch_id)
+    deletion.delete_batch(sessions, store, batch_id)
+    return Response(status_code=204)

@@ -9,12 +9,16 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api import deletion
 from api.deps import CurrentTenant, ProducerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
+from api.idempotency import IdempotencyKeyHeader, create_once, make_claim, request_hash
 from api.multipart_stream import FormLimits, receive_form
 from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import check_upload, create_job, parse_options
 from api.tenant_limits import check_tenant_capacity
+from shared import lifecycle
 from shared.db.models import Job, JobStatus, Page, Tenant
+from shared.db.session import transaction
 from shared.errors import NotFound
 from shared.exporters import FORMATS, export
 from shared.exporters.pagexml import render_pages
@@ -37,6 +41,13 @@ PROBLEMS[429]["headers"] = {
         for name, what in RATE_LIMIT_HEADERS.items()
     },
 }
+# Routes that can answer 409: an idempotency key sent with another request, a finished
+# job or batch canceled, an upload not complete.
+CONFLICT_PROBLEMS: dict[int | str, dict[str, object]] = {
+    **PROBLEMS,
+    409: {"model": ProblemOut, "content": {"application/problem+json": {}}},
+}
+SUBMIT_ROUTE = "POST /v1/jobs"
 
 SUBMIT_BODY = {
     "requestBody": {
@@ -83,9 +94,9 @@ def job_out(job: Job) -> JobOut:
     )
 
 
-def owned_job(session: Session, tenant: Tenant, job_id: str) -> Job:
+def owned_job(session: Session, tenant: Tenant, job_id: str, *, lock: bool = False) -> Job:
     """The tenant's job; another tenant's job is reported as missing, not forbidden."""
-    job = session.get(Job, job_id)
+    job = lifecycle.lock_job(session, job_id) if lock else session.get(Job, job_id)
     if job is None or job.tenant_id != tenant.id:
         raise NotFound(f"no job {job_id!r}")
     return job
@@ -100,7 +111,7 @@ def _poll_headers(response: Response, job: Job, settings: SettingsDep) -> None:
     "",
     status_code=202,
     response_model=JobOut,
-    responses=PROBLEMS,
+    responses=CONFLICT_PROBLEMS,
     openapi_extra=SUBMIT_BODY,
     summary="Submit an image for OCR",
 )
@@ -112,8 +123,12 @@ async def submit_job(
     store: StoreDep,
     sessions: SessionsDep,
     producer: ProducerDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobOut:
-    """Upload one file (multipart field `file`); the job is processed asynchronously."""
+    """Upload one file (multipart field `file`); the job is processed asynchronously.
+
+    With an `Idempotency-Key`, the same request sent again answers with the same job
+    (nothing is stored or queued twice); the key with another request is a 409."""
     await run_in_threadpool(check_tenant_capacity, sessions, tenant.id, settings)
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
     try:
@@ -121,19 +136,37 @@ async def submit_job(
         upload = form.file
         kind = await run_in_threadpool(check_upload, upload, settings)
         assert upload is not None
-        job = await run_in_threadpool(
-            lambda: create_job(
-                tenant=tenant,
-                upload=upload,
-                kind=kind,
-                options=options,
-                store=store,
-                sessions=sessions,
-                producer=producer,
-            )
+        claim = await run_in_threadpool(
+            make_claim,
+            tenant.id,
+            idempotency_key,
+            settings,
+            lambda: request_hash(SUBMIT_ROUTE, form.fields, [upload]),
+        )
+        created = await run_in_threadpool(
+            create_once,
+            sessions,
+            claim,
+            lambda c: (
+                create_job(
+                    tenant=tenant,
+                    upload=upload,
+                    kind=kind,
+                    options=options,
+                    store=store,
+                    sessions=sessions,
+                    producer=producer,
+                    claim=c,
+                ).id
+            ),
         )
     finally:
         form.close()
+    with transaction(sessions) as session:
+        job = owned_job(session, tenant, created.resource_id)
+    response.status_code = created.status_code
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     _poll_headers(response, job, settings)
     return job_out(job)
@@ -202,3 +235,37 @@ def get_result(
     else:
         body = export(result, format, job.filename)
     return Response(body, media_type=FORMATS[format].media_type, headers=dict(response.headers))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses=CONFLICT_PROBLEMS,
+    summary="Cancel a job",
+)
+def cancel_job(job_id: str, tenant: CurrentTenant, sessions: SessionsDep) -> JobOut:
+    """Queued pages are dropped; a page already running finishes (its result is kept) but
+    the job stays `canceled`. Canceling a canceled job answers it again; a job that has
+    finished otherwise is a 409 `job_finished`."""
+    with transaction(sessions) as session:
+        job = owned_job(session, tenant, job_id, lock=True)
+        lifecycle.cancel_job(session, job)
+    return job_out(job)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    responses=PROBLEMS,
+    summary="Delete a job",
+)
+def delete_job(
+    job_id: str, tenant: CurrentTenant, sessions: SessionsDep, store: StoreDep
+) -> Response:
+    """Cancel the job if it still runs, then delete its pages, results and every stored
+    object (the file and its page images); it is a 404 afterwards."""
+    with transaction(sessions) as session:
+        owned_job(session, tenant, job_id)
+    deletion.delete_job(sessions, store, job_id)
+    return Response(status_code=204)

@@ -68,10 +68,11 @@ class PageStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELED = "canceled"  # dropped without running: its job was canceled while it waited
 
     @property
     def terminal(self) -> bool:
-        return self in (PageStatus.SUCCEEDED, PageStatus.FAILED)
+        return self in (PageStatus.SUCCEEDED, PageStatus.FAILED, PageStatus.CANCELED)
 
 
 class Priority(StrEnum):
@@ -221,6 +222,25 @@ class BatchItem(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     skip_code: Mapped[str | None] = mapped_column(String(64), default=None)
     skip_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` and what its first request made; the unique
+    (tenant, key) constraint decides between concurrent requests with the same key."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "key", name="uq_idempotency_tenant_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the route, the form fields or JSON body, and the files' bytes.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(16))  # "job" or "batch"
+    resource_id: Mapped[str] = mapped_column(String(36), index=True)
+    status_code: Mapped[int] = mapped_column(Integer, default=202)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class UploadStatus(StrEnum):

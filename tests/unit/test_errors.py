@@ -74,6 +74,10 @@ def test_base_error_problem() -> None:
         (errors.TooManyRequests, "too_many_requests", 429, True),
         (errors.RateLimited, "rate_limited", 429, True),
         (errors.TenantLimitReached, "tenant_limit", 429, True),
+        (errors.Conflict, "conflict", 409, False),
+        (errors.JobFinished, "job_finished", 409, False),
+        (errors.BatchFinished, "batch_finished", 409, False),
+        (errors.IdempotencyKeyReused, "idempotency_key_reused", 409, False),
     ],
 )
 def test_class_attributes(cls: type[QuireError], code: str, status: int, retryable: bool) -> None:
