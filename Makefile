@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: install run test test-unit lint format clean checkov
+.PHONY: install run test test-unit chaos lint format clean checkov
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The chaos suite at full size (200 pages in flight, 60 s of load); `make test` runs it small.
+chaos: install
+	QUIRE_CHAOS_SIZE=full $(BIN)/python -m pytest tests/chaos -s $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -17,6 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.rate_limit import Decision, RatePolicy, gcra_step, rate_limit_headers
+from shared.redis_client import redis_from_url
 from shared.settings import Settings
 
 log = logging.getLogger("quire.api")
@@ -121,11 +122,7 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
     if not settings.redis_url:
         log.warning("no QUIRE_REDIS_URL: API keys are not rate limited")
         return NoRateLimit()
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-    )
+    client = redis_from_url(settings.redis_url, REDIS_TIMEOUT_S, REDIS_TIMEOUT_S)
     policy = RatePolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
     return RedisRateLimiter(client, policy)
 

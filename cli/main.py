@@ -141,7 +141,7 @@ def _run_periodic(settings: Settings, command: str) -> int:
 
         run_sweeper(ctx, stop)
     else:
-        from worker.heartbeat import redis_from_url
+        from shared.redis_client import redis_from_url
         from worker.scaling.scaler import run_scaler
 
         run_scaler(ctx, redis_from_url(settings.broker_url), stop)

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 
+import redis
 from celery import Celery
-from celery.signals import task_received, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    task_received,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 from celery.worker import state as worker_state
 
 from shared.celery_config import build_celery
 from shared.queues import GPU_QUEUE
+from shared.redis_client import redis_from_url
 from shared.settings import Settings
 from worker.context import WorkerContext
 from worker.engines.registry import check_engine
-from worker.heartbeat import redis_from_url, start_heartbeat
+from worker.heartbeat import beat, start_heartbeat
 from worker.metrics import serve_metrics
 from worker.stall_watchdog import Watchdog, queues_waiting, start_watchdog
 from worker.tasks import register_tasks
@@ -54,9 +63,17 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
     stop_beating = threading.Event()
     if loads_engine:
         serve_metrics(settings.worker_metrics_port)
-        start_heartbeat(
-            redis_from_url(settings.broker_url), GPU_QUEUE, name, ctx.in_flight, stop_beating
-        )
+        beats = redis_from_url(settings.broker_url)
+        start_heartbeat(beats, GPU_QUEUE, name, ctx.in_flight, stop_beating)
+
+        def draining(**_: object) -> None:
+            # Not ready any more: the scaler stops counting it as capacity at once.
+            ctx.in_flight.draining = True
+            log.info("draining: no new pages; %d in flight", ctx.in_flight.count)
+            with contextlib.suppress(redis.RedisError):
+                beat(beats, GPU_QUEUE, name, ctx.in_flight.count, draining=True)
+
+        worker_shutting_down.connect(draining, weak=False)
 
     def shutdown(**_: object) -> None:
         stop_beating.set()

@@ -1,8 +1,10 @@
 """Worker heartbeats in Redis: which workers run, and how many pages each holds.
 
-Each worker process refreshes ``quire:workers:<queue>:<name>`` (value: pages in flight) every
-``HEARTBEAT_SECONDS``; the key expires after ``HEARTBEAT_TTL`` so a vanished worker drops out.
-The scaler counts the keys, and never scales below the workers still holding pages.
+Each worker process refreshes ``quire:workers:<queue>:<name>`` (value: pages in flight, then
+``:draining`` once a shutdown has begun) every ``HEARTBEAT_SECONDS``; the key expires after
+``HEARTBEAT_TTL`` so a vanished worker drops out. The scaler counts the ready keys as running
+workers (a draining worker takes no new page: it is no longer ready), and never scales below
+the workers still holding pages, draining ones included.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ def heartbeat_key(queue: str, name: str) -> str:
     return f"{PREFIX}:{queue}:{name}"
 
 
+DRAINING = "draining"
+
+
 @dataclass
 class InFlight:
-    """A thread-safe count of the pages this process holds."""
+    """A thread-safe count of the pages this process holds, and whether it is draining."""
 
     _count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    draining: bool = False
 
     def add(self, delta: int) -> None:
         with self._lock:
@@ -41,9 +47,12 @@ class InFlight:
             return self._count
 
 
-def beat(client: redis.Redis, queue: str, name: str, in_flight: int) -> None:
+def beat(
+    client: redis.Redis, queue: str, name: str, in_flight: int, draining: bool = False
+) -> None:
     """Publish one heartbeat."""
-    client.set(heartbeat_key(queue, name), in_flight, ex=HEARTBEAT_TTL)
+    value = f"{in_flight}:{DRAINING}" if draining else str(in_flight)
+    client.set(heartbeat_key(queue, name), value, ex=HEARTBEAT_TTL)
 
 
 def start_heartbeat(
@@ -59,7 +68,7 @@ def start_heartbeat(
     def loop() -> None:
         while not stop.is_set():
             try:
-                beat(client, queue, name, pages.count)
+                beat(client, queue, name, pages.count, pages.draining)
             except redis.RedisError as e:
                 log.warning("heartbeat failed: %s", e)
             stop.wait(interval)
@@ -80,15 +89,17 @@ class Fleet:
 
 
 def read_fleet(client: redis.Redis, queue: str) -> Fleet:
-    """Count live workers of ``queue`` and those holding at least one page."""
+    """Count ready workers of ``queue`` (live, not draining) and those holding a page."""
     keys = list(client.scan_iter(match=f"{PREFIX}:{queue}:*", count=500))
-    values = client.mget(keys) if keys else []
-    holding = [int(v) for v in values if v is not None]
-    return Fleet(running=len(holding), busy=sum(1 for n in holding if n > 0))
+    values = [parse_beat(v) for v in (client.mget(keys) if keys else []) if v is not None]
+    return Fleet(
+        running=sum(1 for _, draining in values if not draining),
+        busy=sum(1 for pages, _ in values if pages > 0),
+    )
 
 
-def redis_from_url(url: str) -> redis.Redis:
-    """A Redis client for a Celery broker URL (``redis+socket://`` becomes ``unix://``)."""
-    if url.startswith("redis+socket://"):
-        url = "unix://" + url.removeprefix("redis+socket://")
-    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+def parse_beat(value: bytes | str) -> tuple[int, bool]:
+    """(pages in flight, draining) from a heartbeat's value."""
+    text = value.decode() if isinstance(value, bytes) else value
+    pages, _, state = text.partition(":")
+    return int(pages), state == DRAINING

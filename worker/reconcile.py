@@ -60,8 +60,8 @@ from shared.queues import (
     ocr_page_payload,
     prepare_job_payload,
 )
+from shared.redis_client import redis_from_url
 from worker.context import WorkerContext
-from worker.heartbeat import redis_from_url
 from worker.job_state import fail_page
 
 log = logging.getLogger("quire.reconcile")

@@ -29,6 +29,7 @@ from tests.e2e.conftest import OFFLINE, Stack, wait_for
 from tests.webhook_receiver import Receiver
 
 FULL = os.environ.get("QUIRE_CHAOS_SIZE", "small") == "full"
+CHAOS_TIMEOUT = 1800 if FULL else 400  # seconds per test (pytest-timeout)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,6 @@ def chaos_env(
         "QUIRE_WEBHOOK_RETRY_SCHEDULE": "1,2,4,8,15,30",
         "QUIRE_WORKER_METRICS_PORT": "0",
         "QUIRE_WORKER_STALL_SECONDS": "15",
-        "QUIRE_RATE_LIMIT_PER_MINUTE": "0",
     }
 
 

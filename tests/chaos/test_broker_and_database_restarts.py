@@ -9,13 +9,13 @@ import time
 import httpx
 import pytest
 
-from tests.chaos.conftest import ChaosSize, ChaosStack, get
+from tests.chaos.conftest import CHAOS_TIMEOUT, ChaosSize, ChaosStack, get
 from tests.chaos.ledger import Ledger, tally
 from tests.chaos.services import PrivatePostgres, PrivateRedis
 from tests.chaos.workload import Progress, events_for, submit_jobs, wait_until
 from tests.webhook_receiver import Receiver
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(CHAOS_TIMEOUT)]
 OUTAGE_SECONDS = 3.0
 
 

@@ -11,12 +11,12 @@ import random
 
 import pytest
 
-from tests.chaos.conftest import ChaosSize, ChaosStack
+from tests.chaos.conftest import CHAOS_TIMEOUT, ChaosSize, ChaosStack
 from tests.chaos.ledger import tally
 from tests.chaos.workload import Progress, events_for, submit_jobs, wait_until
 from tests.webhook_receiver import Receiver
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(CHAOS_TIMEOUT)]
 KILLS = 3
 
 

@@ -99,6 +99,7 @@ def test_sigterm_during_work_loses_no_page(stack: Stack, api_key: str, crom_png:
     stack.start_worker("gpu")
     ids = [submit(stack, api_key, crom_png, f"p{i}.png")["id"] for i in range(12)]
     assert stack.stop("worker-gpu", signal.SIGTERM, timeout=90) == 0  # soft shutdown
+    assert b"draining: no new pages" in stack.log_of("worker-gpu")  # not ready for the scaler
     stack.start_worker("gpu")
     finals = [poll_job(stack.url, api_key, job_id, {"succeeded", "failed"}) for job_id in ids]
     assert [f["status"] for f in finals] == ["succeeded"] * len(ids)

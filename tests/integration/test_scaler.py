@@ -16,10 +16,11 @@ from shared.celery_config import build_celery
 from shared.db.models import Job, Page, PageStatus
 from shared.db.session import transaction
 from shared.queues import OCR_PAGE, ocr_page_payload
+from shared.redis_client import redis_from_url
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from worker.context import WorkerContext
-from worker.heartbeat import InFlight, beat, read_fleet, redis_from_url, start_heartbeat
+from worker.heartbeat import InFlight, beat, read_fleet, start_heartbeat
 from worker.scaling.scaler import expose, measure, publish
 
 pytestmark = pytest.mark.integration
@@ -48,6 +49,15 @@ def test_heartbeats_count_running_and_busy_workers(redis_url: str) -> None:
     assert read_fleet(client, "gpu").running == 2
     assert read_fleet(client, "gpu").busy == 1
     assert 0 < int(client.ttl("quire:workers:gpu:a")) <= 30
+
+
+def test_a_draining_worker_is_busy_but_not_ready(redis_url: str) -> None:
+    client = redis_from_url(redis_url)
+    beat(client, "gpu", "a", 0)
+    beat(client, "gpu", "b", 2, draining=True)
+    beat(client, "gpu", "c", 0, draining=True)
+    fleet = read_fleet(client, "gpu")
+    assert fleet.running == 1 and fleet.busy == 1
 
 
 def test_heartbeat_thread_reports_pages_and_leaves_on_stop(redis_url: str) -> None:

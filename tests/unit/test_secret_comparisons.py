@@ -17,6 +17,14 @@ NOT_SECRETS = {
     ("shared/webhook_events.py", "WebhookSecret.tenant_id == tenant_id"): "SQL filter on ids",
     ("worker/engines/model_source.py", "key == prefix"): "an S3 object key",
     ("quire_client/state.py", "self.signature == signature"): "size/mtime of an input file",
+    ("api/deletion.py", "Batch.source_key == batch.source_key"): "SQL filter on object keys",
+    ("api/deletion.py", "IdempotencyKey.resource_id == batch_id"): "SQL filter on ids",
+    ("api/deletion.py", "IdempotencyKey.resource_id == job.id"): "SQL filter on ids",
+    ("api/deletion.py", "Upload.key == batch.source_key"): "SQL filter on object keys",
+    ("api/idempotency.py", "IdempotencyKey.key == claim.key"): "SQL lookup; the client's key",
+    ("api/idempotency.py", "IdempotencyKey.tenant_id == claim.tenant_id"): "SQL filter on ids",
+    ("api/idempotency.py", "row.request_hash != claim.request_hash"): "SHA-256 of the request",
+    ("worker/prepare.py", "image_key != job.source_key"): "object keys",
 }
 
 

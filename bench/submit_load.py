@@ -1,0 +1,283 @@
+"""Benchmark (chaos 6): concurrent clients submitting small images through the real API.
+
+16 clients (each with its own API key) send ``POST /v1/jobs`` with a small PNG for
+``--duration`` seconds while the CPU and GPU workers run, and the same clients send the same
+multipart body for the same time to a no-op FastAPI endpoint that only reads the upload,
+served by the same uvicorn in the same way, side by side in one run. Reported: submits/s,
+p50/p99 latency, errors, and the ratio of quire's submits/s to the no-op's (target >= 0.4).
+
+Stack: ``quire api``, ``quire worker --queues cpu`` and ``--queues gpu`` as processes on
+PostgreSQL (a fresh database on QUIRE_TEST_DATABASE_URL's server), Redis database 14 and the
+local object store.
+
+    .venv/bin/python -m bench.submit_load [--duration 60] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 0.4
+REDIS_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def small_png() -> bytes:
+    """A one-line printed page of a few KB."""
+    image = Image.new("L", (400, 60), 255)
+    ImageDraw.Draw(image).text((10, 20), "a page sent under load", fill=0)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    name: str
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def per_second(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def row(self) -> str:
+        errors = sum(self.errors.values())
+        return (
+            f"| {self.name} | {self.ok} | {self.per_second:.1f} | "
+            f"{1000 * self.percentile(0.5):.0f} | {1000 * self.percentile(0.99):.0f} | {errors} |"
+        )
+
+
+async def _client(
+    url: str, headers: dict[str, str], body: bytes, until: float, result: LoadResult
+) -> None:
+    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
+        while time.monotonic() < until:
+            started = time.monotonic()
+            try:
+                response = await client.post(url, files={"file": ("p.png", body, "image/png")})
+                outcome = str(response.status_code) if response.status_code != 202 else ""
+            except httpx.HTTPError as e:
+                outcome = type(e).__name__
+            if outcome:
+                result.errors[outcome] = result.errors.get(outcome, 0) + 1
+            else:
+                result.latencies.append(time.monotonic() - started)
+
+
+def hammer(name: str, url: str, keys: list[str], body: bytes, duration: float) -> LoadResult:
+    """One client per key posting ``body`` to ``url`` for ``duration`` seconds."""
+    result = LoadResult(name, duration)
+
+    async def run() -> None:
+        until = time.monotonic() + duration
+        await asyncio.gather(
+            *(_client(url, {"Authorization": f"Bearer {k}"}, body, until, result) for k in keys)
+        )
+
+    started = time.monotonic()
+    asyncio.run(run())
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def noop_app() -> object:
+    """A FastAPI app whose one route reads a multipart upload and answers 202."""
+    from fastapi import FastAPI, UploadFile
+
+    app = FastAPI()
+
+    @app.post("/upload", status_code=202)
+    async def upload(file: UploadFile) -> dict[str, int]:
+        return {"bytes": len(await file.read())}
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer")
+
+
+@contextmanager
+def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def noop_server(env: dict[str, str], logs: Path) -> Iterator[str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.submit_load", "--serve-noop", str(port)]
+    with process(argv, env, logs / "noop.log"):
+        wait_http(f"http://127.0.0.1:{port}/docs")
+        yield f"http://127.0.0.1:{port}/upload"
+
+
+@contextmanager
+def quire_stack(env: dict[str, str], logs: Path) -> Iterator[str]:
+    """API, CPU worker and GPU worker as processes; yields the submit URL."""
+    port = free_port()
+    quire = [sys.executable, "-m", "cli.main"]
+    with (
+        process([*quire, "worker", "--queues", "cpu"], env, logs / "worker-cpu.log"),
+        process([*quire, "worker", "--queues", "gpu"], env, logs / "worker-gpu.log"),
+        process([*quire, "api", "--port", str(port)], env, logs / "api.log"),
+    ):
+        wait_http(f"http://127.0.0.1:{port}/readyz")
+        yield f"http://127.0.0.1:{port}/v1/jobs"
+
+
+def issue_keys(database_url: str, count: int) -> list[str]:
+    from shared.db.session import build_engine, build_sessionmaker, transaction
+    from shared.settings import Settings
+    from shared.tenancy import ensure_tenant, issue_api_key
+
+    settings = Settings(database_url=database_url)
+    engine = build_engine(database_url)
+    with transaction(build_sessionmaker(engine)) as session:
+        tenant = ensure_tenant(session, "load")
+        keys = [issue_api_key(session, tenant, settings.secret_key) for _ in range(count)]
+    engine.dispose()
+    return keys
+
+
+def compare(
+    env: dict[str, str], logs: Path, clients: int, duration: float
+) -> tuple[LoadResult, LoadResult]:
+    """The no-op endpoint, then quire, under the same load; both servers up throughout."""
+    keys = issue_keys(env["QUIRE_DATABASE_URL"], clients)
+    body = small_png()
+    with noop_server(env, logs) as noop_url, quire_stack(env, logs) as quire_url:
+        hammer("warm-up", quire_url, keys[:2], body, 2.0)
+        noop = hammer("no-op FastAPI upload", noop_url, keys, body, duration)
+        ours = hammer("quire POST /v1/jobs", quire_url, keys, body, duration)
+    return noop, ours
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from shared.db.migrate import upgrade
+
+    name = f"quire_load_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def report(noop: LoadResult, ours: LoadResult, clients: int) -> str:
+    ratio = ours.per_second / noop.per_second if noop.per_second else float("nan")
+    lines = [
+        f"{clients} clients, {ours.seconds:.0f} s each, one uvicorn process per server",
+        "",
+        "| endpoint | accepted | per second | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+        noop.row(),
+        ours.row(),
+        "",
+        f"ratio quire / no-op: {ratio:.2f} (target >= {TARGET_RATIO})",
+    ]
+    if ours.errors or noop.errors:
+        lines.append(f"errors: no-op {noop.errors}, quire {ours.errors}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--serve-noop", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_noop:
+        import uvicorn
+
+        uvicorn.run(noop_app(), host="127.0.0.1", port=args.serve_noop, log_level="warning")  # type: ignore[arg-type]
+        return
+    admin = os.environ.get("QUIRE_TEST_DATABASE_URL", DEFAULT_PG)
+    with tempfile.TemporaryDirectory() as folder, fresh_database(admin) as database_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QUIRE_")}
+        env.update(
+            {
+                "QUIRE_DATA_DIR": str(Path(folder) / "data"),
+                "QUIRE_DATABASE_URL": database_url,
+                "QUIRE_REDIS_URL": REDIS_URL,
+                "QUIRE_WORKER_METRICS_PORT": "0",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        noop, ours = compare(env, Path(folder), args.clients, args.duration)
+        print(report(noop, ours, args.clients))
+
+
+if __name__ == "__main__":
+    main()
