@@ -116,7 +116,8 @@ class _FormCollector:
             self._buffer = bytearray()
 
     def _new_file(self, filename: bytes | None) -> ReceivedFile:
-        name = (filename or b"").decode("utf-8", "replace")
+        # Kept for display only; NUL cannot be stored (PostgreSQL text), so it is replaced.
+        name = (filename or b"").decode("utf-8", "replace").replace("\x00", "\ufffd")
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by ReceivedForm.close
         self._current, self._to_file = ReceivedFile(spool=spool, filename=name), True
         return self._current

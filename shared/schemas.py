@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# Text that is stored or looked up in the database: PostgreSQL text cannot hold NUL.
+NO_NUL = r"^[^\x00]*$"
+
 
 class ErrorInfo(BaseModel):
     """Why a job or page failed."""
@@ -134,7 +137,7 @@ class BatchItemsPage(BaseModel):
 class CreateBatchIn(BaseModel):
     """``POST /v1/batches`` with an archive uploaded through ``/v1/uploads``."""
 
-    upload_id: str
+    upload_id: str = Field(pattern=NO_NUL)
     priority: str = Field("bulk", pattern="^(interactive|bulk)$")
     callback_url: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -150,9 +153,9 @@ class RetryFailedOut(BaseModel):
 class CreateUploadIn(BaseModel):
     """``POST /v1/uploads``: announce a file to send with presigned URLs."""
 
-    filename: str = Field(min_length=1, max_length=512)
+    filename: str = Field(min_length=1, max_length=512, pattern=NO_NUL)
     size_bytes: int = Field(gt=0)
-    content_type: str = Field("application/octet-stream", max_length=128)
+    content_type: str = Field("application/octet-stream", max_length=128, pattern=NO_NUL)
 
 
 class UploadPartOut(BaseModel):
@@ -189,7 +192,7 @@ class CompletedPartIn(BaseModel):
     """A part as the client sent it: its number and the ``ETag`` the store answered."""
 
     number: int = Field(ge=1, le=10_000)
-    etag: str = Field(min_length=1, max_length=200)
+    etag: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class CompleteUploadIn(BaseModel):
