@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.context import ApiContext
+from api.deps import refuse_nul_in_url
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.rate_limiter import RateLimitHeaders
@@ -29,7 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         context.close()
 
-    app = FastAPI(title="quire", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="quire",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_in_url)],
+    )
     app.state.quire = context
     install_problem_handlers(app)
     app.add_middleware(RateLimitHeaders)

@@ -19,7 +19,7 @@ from api.rate_limiter import remember_headers
 from shared.apikeys import hash_key
 from shared.db.models import ApiKey, Tenant
 from shared.db.session import transaction
-from shared.errors import RateLimited, Unauthorized
+from shared.errors import InvalidRequest, RateLimited, Unauthorized
 from shared.settings import Settings
 from shared.storage import ObjectStore
 
@@ -33,6 +33,12 @@ def get_context(request: Request) -> ApiContext:
 
 
 ContextDep = Annotated[ApiContext, Depends(get_context)]
+
+
+def refuse_nul_in_url(request: Request) -> None:
+    """Ids and query values are looked up in the database, whose text cannot hold NUL."""
+    if "\x00" in request.url.path or any("\x00" in v for v in request.query_params.values()):
+        raise InvalidRequest("the URL contains a NUL character (%00)")
 
 
 def get_settings(context: ContextDep) -> Settings:
@@ -68,7 +74,10 @@ def get_session(sessions: SessionsDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function": commit before the response is sent, so a failed commit is the client's error
+# response instead of a 2xx for something that was never stored (the "request" default
+# runs the exit code after the response).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def presented_key(

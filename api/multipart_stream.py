@@ -14,10 +14,12 @@ from starlette.requests import Request
 
 from shared.errors import InvalidRequest, UnsupportedMediaType, UploadTooLarge
 from shared.filenames import clean_filename
+from shared.media import ARCHIVE_SNIFF_BYTES
 
 SPOOL_IN_MEMORY = 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
-HEAD_BYTES = 64
+# Enough for every sniffer: a plain tar's magic sits at offset 257.
+HEAD_BYTES = ARCHIVE_SNIFF_BYTES
 
 
 @dataclass

@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.filenames import clean_filename
 
+# Text that is stored or looked up in the database: PostgreSQL text cannot hold NUL.
+NO_NUL = r"^[^\x00]*$"
+
 
 class ErrorInfo(BaseModel):
     """Why a job or page failed."""
@@ -140,7 +143,7 @@ class BatchItemsPage(BaseModel):
 class CreateBatchIn(BaseModel):
     """``POST /v1/batches`` with an archive uploaded through ``/v1/uploads``."""
 
-    upload_id: str
+    upload_id: str = Field(pattern=NO_NUL)
     priority: str = Field("bulk", pattern="^(interactive|bulk)$")
     callback_url: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -156,9 +159,9 @@ class RetryFailedOut(BaseModel):
 class CreateUploadIn(BaseModel):
     """``POST /v1/uploads``: announce a file to send with presigned URLs."""
 
-    filename: str = Field(min_length=1, max_length=512)
+    filename: str = Field(min_length=1, max_length=512, pattern=NO_NUL)
     size_bytes: int = Field(gt=0)
-    content_type: str = Field("application/octet-stream", max_length=128)
+    content_type: str = Field("application/octet-stream", max_length=128, pattern=NO_NUL)
 
     @field_validator("filename", "content_type")
     @classmethod
@@ -202,7 +205,7 @@ class CompletedPartIn(BaseModel):
     """A part as the client sent it: its number and the ``ETag`` the store answered."""
 
     number: int = Field(ge=1, le=10_000)
-    etag: str = Field(min_length=1, max_length=200)
+    etag: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class CompleteUploadIn(BaseModel):

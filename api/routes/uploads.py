@@ -146,8 +146,10 @@ async def put_part(
 ) -> Response:
     """The target of presigned URLs when the object store is a local folder; the signed
     URL is the credential, as with S3."""
-    expected = part_signature(settings.secret_key, upload_id, number, expires)
-    if not isinstance(presigner, LocalPresigner) or not hmac.compare_digest(expected, signature):
+    expected = part_signature(settings.secret_key, upload_id, number, expires).encode()
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500).
+    valid = hmac.compare_digest(expected, signature.encode())
+    if not isinstance(presigner, LocalPresigner) or not valid:
         raise Unauthorized("the part URL is not valid")
     if expires < time.time():
         raise Unauthorized("the part URL has expired; GET the upload for fresh URLs")

@@ -8,11 +8,9 @@ import random
 import struct
 import tarfile
 import tracemalloc
-import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import pytest
@@ -21,6 +19,14 @@ from shared.errors import CorruptArchive, QuireError
 from shared.media import JPEG, PDF, PNG, TIFF
 from shared.settings import Settings
 from shared.storage.range_reader import RangeReader
+from tests.hostile_inputs import (
+    T,
+    encrypted_member,
+    make_tar,
+    make_zip,
+    patch_zip,
+    zip_record_offset,
+)
 from worker.archives import (
     ArchiveLimits,
     Member,
@@ -49,63 +55,6 @@ PNG_BYTES = b"\x89PNG\r\n\x1a\n" + noise(300)
 JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + noise(3000)
 PDF_BYTES = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + noise(2000)
 TIFF_BYTES = b"II*\x00\x08\x00\x00\x00" + noise(700)
-
-
-# --- building archives in memory ------------------------------------------------------------
-
-
-def make_zip(
-    entries: Iterable[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_DEFLATED
-) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w", method) as archive:
-        warnings.simplefilter("ignore")  # duplicate names are written on purpose
-        for name, data in entries:
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-@dataclass
-class T:
-    """A tar entry to write: a regular file unless ``type`` says otherwise."""
-
-    name: str
-    data: bytes = b""
-    type: bytes = tarfile.REGTYPE
-    linkname: str = ""
-
-
-def make_tar(entries: Iterable[T | tuple[str, bytes]], gz: bool = True) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz" if gz else "w") as archive:
-        for entry in entries:
-            item = T(*entry) if isinstance(entry, tuple) else entry
-            info = tarfile.TarInfo(item.name)
-            info.type, info.linkname, info.size = item.type, item.linkname, len(item.data)
-            archive.addfile(info, io.BytesIO(item.data) if item.data else None)
-    return buffer.getvalue()
-
-
-def zip_record_offset(data: bytes, name: str) -> int:
-    """Offset of the central directory record of ``name``."""
-    raw, at = name.encode(), data.find(b"PK\x01\x02")
-    while data[at + 46 : at + 46 + len(raw)] != raw:
-        at = data.find(b"PK\x01\x02", at + 4)
-        assert at >= 0, name
-    return at
-
-
-def patch_zip(
-    data: bytes, name: str, central: dict[int, tuple[str, int]], local: dict[int, tuple[str, int]]
-) -> bytes:
-    """Overwrite fields of one member's central record and local header (offset: (fmt, v))."""
-    patched, record = bytearray(data), zip_record_offset(data, name)
-    header = struct.unpack_from("<L", data, record + 42)[0]
-    for offset, (fmt, value) in central.items():
-        struct.pack_into(fmt, patched, record + offset, value)
-    for offset, (fmt, value) in local.items():
-        struct.pack_into(fmt, patched, header + offset, value)
-    return bytes(patched)
 
 
 def read(
@@ -253,7 +202,7 @@ def test_zip_symlink_and_directories() -> None:
 
 def test_zip_encrypted_member_is_skipped() -> None:
     data = make_zip([("secret.png", PNG_BYTES), ("open.png", PNG_BYTES)])
-    data = patch_zip(data, "secret.png", central={8: ("<H", 0x1)}, local={6: ("<H", 0x1)})
+    data = encrypted_member(data, "secret.png")
     assert codes(data, "zip") == [
         ("secret.png", SkipCode.ENCRYPTED_MEMBER),
         ("open.png", "ok"),

@@ -1,20 +1,15 @@
-"""Splitting PDFs and multi-frame TIFFs into pages; every input is built here, in code.
+"""Splitting PDFs and multi-frame TIFFs into pages; every input is built in code.
 
-PDFs are written by hand (``pdf_bytes``) so that page sizes, rotation, page content and the
-standard security handler (RC4, revision 3) are exactly what a test needs; TIFFs come from
-Pillow, or by hand (``tiff_headers``) where thousands of frames or header-only frame sizes
-are needed.
+The builders (hand-written PDFs with any page size, rotation, content or RC4 security;
+Pillow and hand-made TIFFs) live in ``tests/hostile_inputs.py``, shared with the chaos suite.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import random
-import struct
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +20,16 @@ from PIL import Image, TiffImagePlugin
 
 from shared.errors import CorruptDocument, EncryptedDocument, ImageTooLarge, TooManyPages
 from shared.settings import Settings
+from tests.hostile_inputs import (
+    RED_SQUARE,
+    PdfPage,
+    Security,
+    fill,
+    image_png,
+    pdf_bytes,
+    tiff_bytes,
+    tiff_headers,
+)
 from worker.documents import (
     DocumentLimits,
     RenderedPage,
@@ -38,179 +43,6 @@ from worker.documents import (
 PDF = "application/pdf"
 TIFF = "image/tiff"
 LIMITS = DocumentLimits(dpi=72, max_pages=50, max_pixels=10_000_000)
-
-
-# --- building PDFs -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PdfPage:
-    width: float
-    height: float
-    content: bytes = b""
-    rotate: int = 0
-
-
-def fill(gray: float) -> bytes:
-    """Content stream painting the whole page (up to 2000 pt) one gray level."""
-    return b"%.2f g 0 0 2000 2000 re f" % gray
-
-
-RED_SQUARE = b"1 1 1 rg 0 0 2000 2000 re f 1 0 0 rg 10 10 30 30 re f"
-
-PADDING = bytes.fromhex("28bf4e5e4e758a4164004e56fffa01082e2e00b6d0683e802f0ca9fe6453697a")
-FILE_ID = bytes(range(16))
-PERMISSIONS = -3904  # print, copy and the rest denied: any value works for a test
-KEY_BYTES = 16  # 128-bit RC4, security handler revision 3
-
-
-def rc4(key: bytes, data: bytes) -> bytes:
-    state = list(range(256))
-    j = 0
-    for i in range(256):
-        j = (j + state[i] + key[i % len(key)]) % 256
-        state[i], state[j] = state[j], state[i]
-    out = bytearray()
-    i = j = 0
-    for byte in data:
-        i = (i + 1) % 256
-        j = (j + state[i]) % 256
-        state[i], state[j] = state[j], state[i]
-        out.append(byte ^ state[(state[i] + state[j]) % 256])
-    return bytes(out)
-
-
-def rc4_rounds(key: bytes, data: bytes) -> bytes:
-    """RC4 with the key, then 19 more times with the key XOR 1..19 (revision 3)."""
-    for round_ in range(20):
-        data = rc4(bytes(b ^ round_ for b in key), data)
-    return data
-
-
-def md5_rounds(data: bytes) -> bytes:
-    digest = hashlib.md5(data).digest()
-    for _ in range(50):
-        digest = hashlib.md5(digest[:KEY_BYTES]).digest()
-    return digest[:KEY_BYTES]
-
-
-def padded(password: bytes) -> bytes:
-    return (password + PADDING)[:32]
-
-
-@dataclass(frozen=True)
-class Security:
-    """The standard security handler, revision 3 (PDF 1.7, 7.6.3, algorithms 1 to 5)."""
-
-    user_password: bytes
-    owner_password: bytes
-
-    @property
-    def owner_entry(self) -> bytes:
-        key = md5_rounds(padded(self.owner_password or self.user_password))
-        return rc4_rounds(key, padded(self.user_password))
-
-    @property
-    def file_key(self) -> bytes:
-        permissions = struct.pack("<i", PERMISSIONS)
-        return md5_rounds(padded(self.user_password) + self.owner_entry + permissions + FILE_ID)
-
-    @property
-    def user_entry(self) -> bytes:
-        digest = hashlib.md5(PADDING + FILE_ID).digest()
-        return rc4_rounds(self.file_key, digest) + bytes(16)
-
-    def encrypt(self, number: int, data: bytes) -> bytes:
-        salt = number.to_bytes(3, "little") + (0).to_bytes(2, "little")
-        return rc4(hashlib.md5(self.file_key + salt).digest()[: KEY_BYTES + 5], data)
-
-    def dictionary(self) -> bytes:
-        return b"<< /Filter /Standard /V 2 /R 3 /Length 128 /P %d /O <%s> /U <%s> >>" % (
-            PERMISSIONS,
-            self.owner_entry.hex().encode(),
-            self.user_entry.hex().encode(),
-        )
-
-
-def pdf_bytes(pages: Sequence[PdfPage], security: Security | None = None) -> bytes:
-    """A PDF with a correct xref: catalog 1, page tree 2, then page and content pairs."""
-    kids = b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(len(pages)))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(pages)),
-    ]
-    for i, page in enumerate(pages):
-        number = 4 + 2 * i
-        stream = security.encrypt(number, page.content) if security else page.content
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] /Rotate %d /Contents %d 0 R >>"
-            % (page.width, page.height, page.rotate, number)
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    trailer = b"/ID [<%s> <%s>]" % (FILE_ID.hex().encode(), FILE_ID.hex().encode())
-    if security:
-        objects.append(security.dictionary())
-        trailer += b" /Encrypt %d 0 R" % len(objects)
-    return assemble(objects, trailer)
-
-
-def assemble(objects: Sequence[bytes], trailer: bytes) -> bytes:
-    out = bytearray(b"%PDF-1.6\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R %s >>\n" % (len(objects) + 1, trailer)
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    return bytes(out)
-
-
-# --- building TIFFs ----------------------------------------------------------------------
-
-
-def tiff_bytes(frames: Sequence[Image.Image], **params: Any) -> bytes:
-    buffer = io.BytesIO()
-    frames[0].save(buffer, "TIFF", save_all=True, append_images=list(frames[1:]), **params)
-    return buffer.getvalue()
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def tiff_headers(sizes: Sequence[tuple[int, int]], gray: int = 255) -> bytes:
-    """An 8-bit gray TIFF written by hand, one IFD per size, all sharing one strip.
-
-    The strip holds the pixels of the first frame only: larger frames are declared in
-    their IFDs but cannot be decoded, which is what a header-only check must not notice.
-    Pillow takes about 5 ms a frame to write a TIFF; this takes microseconds.
-    """
-    strip = bytes([gray]) * (sizes[0][0] * sizes[0][1])
-    ifd_size = 2 + 9 * 12 + 4
-    first_ifd = 8 + len(strip)
-    out = bytearray(struct.pack("<2sHI", b"II", 42, first_ifd) + strip)
-    for i, (width, height) in enumerate(sizes):
-        following = first_ifd + (i + 1) * ifd_size if i + 1 < len(sizes) else 0
-        entries = [
-            (256, 4, width),  # ImageWidth
-            (257, 4, height),  # ImageLength
-            (258, 3, 8),  # BitsPerSample
-            (259, 3, 1),  # Compression: none
-            (262, 3, 1),  # PhotometricInterpretation: black is zero
-            (273, 4, 8),  # StripOffsets
-            (277, 3, 1),  # SamplesPerPixel
-            (278, 4, height),  # RowsPerStrip
-            (279, 4, width * height),  # StripByteCounts
-        ]
-        out += struct.pack("<H", len(entries))
-        out += b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries)
-        out += struct.pack("<I", following)
-    return bytes(out)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -644,7 +476,7 @@ def corrupt_tiffs() -> dict[str, bytes]:
         "IFD cut in half": good[: 8 + 64 * 64 + 50],
         "empty file": b"",
         "a PDF": pdf_bytes([PdfPage(10, 10)]),
-        "a PNG": png_bytes(Image.new("L", (4, 4))),
+        "a PNG": image_png(Image.new("L", (4, 4))),
     }
 
 
