@@ -9,9 +9,14 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from shared.celery_config import build_celery
+from shared.db.models import Job
 from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.objectkeys import source_key
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant, issue_api_key
+from tests.fakes import fake_engine
+from worker.context import WorkerContext
 
 
 @pytest.fixture
@@ -43,6 +48,33 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[WorkerContext]:
+    """A worker context on the test's settings, with the fake engine."""
+    context = WorkerContext.build(settings, producer=build_celery(settings))
+    context._engine = fake_engine()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def make_job(ctx: WorkerContext) -> Callable[..., str]:
+    """Insert a queued job whose source object holds ``data``."""
+
+    def create(data: bytes, mime: str = "image/png", ext: str = "png") -> str:
+        with transaction(ctx.sessions) as session:
+            tenant = ensure_tenant(session, "worker-tests")
+            job = Job(tenant_id=tenant.id, source_key="pending", media_type=mime)
+            session.add(job)
+            session.flush()
+            job.source_key = source_key(tenant.id, job.id, ext)
+            job_id, key = job.id, job.source_key
+        ctx.store.put_bytes(key, data, mime)
+        return job_id
+
+    return create
 
 
 def auth(key: str) -> dict[str, str]:

@@ -7,19 +7,17 @@ import io
 import json
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shared.celery_config import build_celery
 from shared.db.models import Batch, Job, Page, PageStatus, WebhookDelivery
 from shared.db.session import transaction
 from shared.settings import Settings
 from tests.batch_inputs import mixed_tree, png_bytes, tar_gz_of, zip_of
-from tests.fakes import fake_engine
 from tests.integration.conftest import auth
 from tests.integration.test_api_jobs import queued_messages
 from worker.context import WorkerContext
@@ -39,14 +37,6 @@ def settings(make_settings: Callable[..., Settings], database_url: str, redis_ur
         webhook_allow_http=True,
         webhook_allow_loopback=True,
     )
-
-
-@pytest.fixture
-def ctx(settings: Settings) -> Iterator[WorkerContext]:
-    context = WorkerContext.build(settings, producer=build_celery(settings))
-    context._engine = fake_engine()
-    yield context
-    context.close()
 
 
 def process(ctx: WorkerContext, batch_id: str) -> None:

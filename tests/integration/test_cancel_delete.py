@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -13,7 +13,6 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from shared.celery_config import build_celery
 from shared.db.models import Batch, BatchItem, Job, Page, WebhookDelivery
 from shared.db.session import transaction
 from shared.errors import AttemptsExhausted
@@ -21,7 +20,7 @@ from shared.objectkeys import batch_prefix, job_prefix
 from shared.settings import Settings, StoreBackend
 from shared.storage.s3 import s3_client
 from tests.batch_inputs import pdf_bytes, png_bytes, zip_of
-from tests.fakes import SizeRecognizer, StripeDetector, fake_engine
+from tests.fakes import SizeRecognizer, StripeDetector
 from tests.integration.conftest import auth
 from tests.integration.test_api_jobs import queued_messages
 from worker import ingest
@@ -62,14 +61,6 @@ def settings(
         webhook_allow_loopback=True,
         **extra,
     )
-
-
-@pytest.fixture
-def ctx(settings: Settings) -> Iterator[WorkerContext]:
-    context = WorkerContext.build(settings, producer=build_celery(settings))
-    context._engine = fake_engine()
-    yield context
-    context.close()
 
 
 class GatedDetector(StripeDetector):

@@ -8,7 +8,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,12 +22,12 @@ from api.app import create_app
 from shared.celery_config import build_celery
 from shared.db.models import Batch, Job, Page, PageStatus, utcnow
 from shared.db.session import transaction
-from shared.objectkeys import batch_source_key, source_key
+from shared.objectkeys import batch_source_key
 from shared.queues import OCR_PAGE
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from tests.batch_inputs import pdf_bytes, zip_of
-from tests.fakes import fake_engine, striped_page
+from tests.fakes import striped_page
 from tests.integration.conftest import auth
 from tests.integration.test_api_jobs import queued_messages
 from worker.context import WorkerContext
@@ -54,30 +54,6 @@ def settings(
 ) -> Settings:
     # A database of its own: a pass looks at every row, other tests' included.
     return make_settings(database_url=fresh_database_url, redis_url=redis_url)
-
-
-@pytest.fixture
-def ctx(settings: Settings) -> Iterator[WorkerContext]:
-    context = WorkerContext.build(settings, producer=build_celery(settings))
-    context._engine = fake_engine()
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def make_job(ctx: WorkerContext) -> Callable[..., str]:
-    def create(data: bytes, mime: str = "image/png", ext: str = "png") -> str:
-        with transaction(ctx.sessions) as session:
-            tenant = ensure_tenant(session, "reconcile-tests")
-            job = Job(tenant_id=tenant.id, source_key="pending", media_type=mime)
-            session.add(job)
-            session.flush()
-            job.source_key = source_key(tenant.id, job.id, ext)
-            job_id, key = job.id, job.source_key
-        ctx.store.put_bytes(key, data, mime)
-        return job_id
-
-    return create
 
 
 def tasks_in(client: redis.Redis, queue: str) -> list[tuple[str, dict[str, Any]]]:

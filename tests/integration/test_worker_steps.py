@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,12 +13,8 @@ from PIL import Image
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from shared.celery_config import build_celery
 from shared.db.models import Job, Page
 from shared.db.session import transaction
-from shared.objectkeys import source_key
-from shared.settings import Settings
-from shared.tenancy import ensure_tenant
 from tests.batch_inputs import pdf_bytes, tiff_bytes
 from tests.fakes import fake_engine, striped_page
 from tests.integration.test_api_jobs import queued_messages
@@ -34,32 +30,6 @@ def encode(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, fmt)
     return out.getvalue()
-
-
-@pytest.fixture
-def ctx(settings: Settings) -> Iterator[WorkerContext]:
-    context = WorkerContext.build(settings, producer=build_celery(settings))
-    context._engine = fake_engine()
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def make_job(ctx: WorkerContext) -> Callable[..., str]:
-    """Insert a queued job whose source object holds ``data``."""
-
-    def create(data: bytes, mime: str = "image/png", ext: str = "png") -> str:
-        with transaction(ctx.sessions) as session:
-            tenant = ensure_tenant(session, "worker-tests")
-            job = Job(tenant_id=tenant.id, source_key="pending", media_type=mime)
-            session.add(job)
-            session.flush()
-            job.source_key = source_key(tenant.id, job.id, ext)
-            job_id, key = job.id, job.source_key
-        ctx.store.put_bytes(key, data, mime)
-        return job_id
-
-    return create
 
 
 def load(ctx: WorkerContext, job_id: str) -> tuple[Job, list[Page]]:
