@@ -35,6 +35,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Celery reads the visibility timeout here as well when a Redis backend is used.
         "result_backend_transport_options": {"visibility_timeout": visibility},
         "broker_connection_retry_on_startup": True,
+        # Producer connections: one per API thread that may send at once (the default of 10
+        # made concurrent submits queue for a connection).
+        "broker_pool_limit": 40,
         "task_serializer": "json",
         "accept_content": ["json"],
         # Results live in the database; Celery's result store would only grow.

@@ -10,8 +10,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import deletion
-from api.deps import CurrentTenant, ProducerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
-from api.idempotency import IdempotencyKeyHeader, create_once, make_claim, request_hash
+from api.deps import (
+    CurrentTenant,
+    ProducerDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    StoreDep,
+)
+from api.idempotency import (
+    Created,
+    IdempotencyClaim,
+    IdempotencyKeyHeader,
+    create_once,
+    make_claim,
+    request_hash,
+)
 from api.multipart_stream import FormLimits, receive_form
 from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import check_upload, create_job, parse_options
@@ -133,37 +147,44 @@ async def submit_job(
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
     try:
         options = parse_options(form.fields, settings)
-        upload = form.file
-        kind = await run_in_threadpool(check_upload, upload, settings)
-        assert upload is not None
-        claim = await run_in_threadpool(
-            make_claim,
-            tenant.id,
-            idempotency_key,
-            settings,
-            lambda: request_hash(SUBMIT_ROUTE, form.fields, [upload]),
-        )
-        created = await run_in_threadpool(
-            create_once,
-            sessions,
-            claim,
-            lambda c: (
-                create_job(
-                    tenant=tenant,
-                    upload=upload,
-                    kind=kind,
-                    options=options,
-                    store=store,
-                    sessions=sessions,
-                    producer=producer,
-                    claim=c,
-                ).id
-            ),
-        )
+
+        def submit() -> tuple[Created, Job]:
+            # One trip to the thread pool for every blocking step of the submission.
+            upload = form.file
+            kind = check_upload(upload, settings)
+            assert upload is not None
+            claim = make_claim(
+                tenant.id,
+                idempotency_key,
+                settings,
+                lambda: request_hash(SUBMIT_ROUTE, form.fields, [upload]),
+            )
+            made: list[Job] = []
+
+            def create(c: IdempotencyClaim | None) -> str:
+                made.append(
+                    create_job(
+                        tenant=tenant,
+                        upload=upload,
+                        kind=kind,
+                        options=options,
+                        store=store,
+                        sessions=sessions,
+                        producer=producer,
+                        claim=c,
+                    )
+                )
+                return made[0].id
+
+            created = create_once(sessions, claim, create)
+            if made and made[0].id == created.resource_id:
+                return created, made[0]
+            with transaction(sessions) as session:  # a replay: the job made the first time
+                return created, owned_job(session, tenant, created.resource_id)
+
+        created, job = await run_in_threadpool(submit)
     finally:
         form.close()
-    with transaction(sessions) as session:
-        job = owned_job(session, tenant, created.resource_id)
     response.status_code = created.status_code
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"

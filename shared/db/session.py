@@ -21,7 +21,9 @@ def build_engine(url: str) -> Engine:
     """Create the process's engine; SQLite gets WAL and write-locking transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # Room for every thread of the API's pool without opening and closing overflow
+        # connections under load; pre-ping so a restarted database costs no failed request.
+        return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

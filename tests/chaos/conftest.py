@@ -21,11 +21,8 @@ import httpx
 import pytest
 
 from shared.db.migrate import upgrade
-from shared.db.session import build_engine, build_sessionmaker, transaction
-from shared.settings import Settings
-from shared.tenancy import ensure_tenant, issue_api_key
 from tests.chaos.services import PrivatePostgres, PrivateRedis
-from tests.e2e.conftest import OFFLINE, Stack, wait_for
+from tests.e2e.conftest import OFFLINE, Stack, issue_key, wait_for
 from tests.webhook_receiver import Receiver
 
 FULL = os.environ.get("QUIRE_CHAOS_SIZE", "small") == "full"
@@ -170,12 +167,7 @@ def chaos_stack(chaos_env: dict[str, str], tmp_path: Path) -> Iterator[ChaosStac
 
 @pytest.fixture
 def chaos_key(chaos_env: dict[str, str]) -> str:
-    settings = Settings(database_url=chaos_env["QUIRE_DATABASE_URL"])
-    engine = build_engine(settings.effective_database_url)
-    with transaction(build_sessionmaker(engine)) as session:
-        key = issue_api_key(session, ensure_tenant(session, "chaos"), settings.secret_key)
-    engine.dispose()
-    return key
+    return issue_key(chaos_env["QUIRE_DATABASE_URL"], "chaos")
 
 
 def get(url: str, key: str) -> httpx.Response:

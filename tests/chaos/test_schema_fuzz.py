@@ -42,7 +42,8 @@ MIB = 1024 * 1024
 def fuzz_settings(
     make_settings: Callable[..., Settings], pg_database_url: str, redis_url: str
 ) -> Settings:
-    return make_settings(database_url=pg_database_url, redis_url=redis_url)
+    # No rate limit: at its default the fuzzer would mostly meet 429 and reach no route.
+    return make_settings(database_url=pg_database_url, redis_url=redis_url, rate_limit_per_minute=0)
 
 
 @pytest.fixture
@@ -178,7 +179,7 @@ def test_fuzzing_findings_answer_4xx(
     assert (response.status_code, response.json()["code"]) == (status, code), response.text
 
 
-def test_nul_in_an_uploaded_filename_is_replaced(api_client: TestClient) -> None:
+def test_nul_in_an_uploaded_filename_is_dropped(api_client: TestClient) -> None:
     boundary = "fuzzboundary"
     head = 'Content-Disposition: form-data; name="file"; filename="a\x00b.png"'
     body = (
@@ -192,7 +193,7 @@ def test_nul_in_an_uploaded_filename_is_replaced(api_client: TestClient) -> None
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert response.status_code == 202, response.text
-    assert response.json()["filename"] == "a\ufffdb.png"
+    assert response.json()["filename"] == "ab.png"  # control characters are dropped
     assert api_client.get(f"/v1/jobs/{response.json()['id']}").status_code == 200
 
 

@@ -135,14 +135,19 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
             print(f"----- {path.name} -----\n{tail}")
 
 
-@pytest.fixture
-def api_key(stack_env: dict[str, str]) -> str:
-    settings = Settings(database_url=stack_env["QUIRE_DATABASE_URL"])
+def issue_key(database_url: str, tenant: str) -> str:
+    """A new API key for ``tenant`` (created if new), written straight to the database."""
+    settings = Settings(database_url=database_url)
     engine = build_engine(settings.effective_database_url)
     with transaction(build_sessionmaker(engine)) as session:
-        key = issue_api_key(session, ensure_tenant(session, "e2e"), settings.secret_key)
+        key = issue_api_key(session, ensure_tenant(session, tenant), settings.secret_key)
     engine.dispose()
     return key
+
+
+@pytest.fixture
+def api_key(stack_env: dict[str, str]) -> str:
+    return issue_key(stack_env["QUIRE_DATABASE_URL"], "e2e")
 
 
 def poll_job(base: str, key: str, job_id: str, until: set[str], timeout: float = 90) -> dict:
