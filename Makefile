@@ -29,7 +29,8 @@ test: install
 
 # The chaos suite at full size (200 pages in flight, 60 s of load); `make test` runs it small.
 chaos: install
-	QUIRE_CHAOS_SIZE=full $(BIN)/python -m pytest tests/chaos -s $(PYTEST_ARGS)
+	QUIRE_CHAOS_SIZE=full QUIRE_CHAOS_FUZZ_EXAMPLES=$${QUIRE_CHAOS_FUZZ_EXAMPLES:-150} \
+		$(BIN)/python -m pytest tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
