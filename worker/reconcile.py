@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 import redis
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.celery_config import PRIORITY_BY_NAME
@@ -426,12 +426,14 @@ class ReconcileReport:
 
     ``pages_resent`` counts queued pages sent again; ``pages_requeued`` running pages set
     back to queued and sent again; ``pages_dead_lettered`` running pages failed with
-    ``attempts_exhausted``.
+    ``attempts_exhausted``; ``pages_settled`` running pages of canceled jobs whose worker
+    vanished, set to ``canceled``.
     """
 
     pages_resent: int = 0
     pages_requeued: int = 0
     pages_dead_lettered: int = 0
+    pages_settled: int = 0
     jobs_resent: int = 0
     batches_resent: int = 0
     broker_messages_seen: int = 0
@@ -443,6 +445,7 @@ class ReconcileReport:
             self.pages_resent
             + self.pages_requeued
             + self.pages_dead_lettered
+            + self.pages_settled
             + self.jobs_resent
             + self.batches_resent
         )
@@ -477,6 +480,9 @@ def reconcile_once(ctx: WorkerContext, now: datetime | None = None) -> Reconcile
         pages_resent=resend_queued_pages(ctx, plan.queued_pages),
         pages_requeued=requeued,
         pages_dead_lettered=dead,
+        pages_settled=settle_orphaned_pages(
+            ctx, now - timedelta(seconds=ctx.settings.effective_page_lease_seconds)
+        ),
         jobs_resent=resend_prepare(ctx, plan.jobs),
         batches_resent=resend_ingest(ctx, plan.batches),
         broker_messages_seen=before.messages,
@@ -484,6 +490,24 @@ def reconcile_once(ctx: WorkerContext, now: datetime | None = None) -> Reconcile
     if report.repairs:
         log.info("reconcile: %s", report)
     return report
+
+
+def settle_orphaned_pages(ctx: WorkerContext, cutoff: datetime) -> int:
+    """End the pages still ``running`` past their lease in canceled jobs (their worker
+    vanished after the cancel, so no result will come); returns how many."""
+    canceled_jobs = select(Job.id).where(Job.status == JobStatus.CANCELED.value)
+    with transaction(ctx.sessions) as session:
+        result = session.execute(
+            update(Page)
+            .where(
+                Page.status == PageStatus.RUNNING.value,
+                Page.started_at < cutoff,
+                Page.job_id.in_(canceled_jobs),
+            )
+            .values(status=PageStatus.CANCELED.value, finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def resend_queued_pages(ctx: WorkerContext, pages: Sequence[PageRef]) -> int:

@@ -160,6 +160,24 @@ def test_lost_page_out_of_attempts_is_dead_lettered(
     assert page_messages(redis_client) == []
 
 
+def test_a_page_left_running_in_a_canceled_job_is_settled(
+    ctx: WorkerContext, make_job: Callable[..., str], redis_client: redis.Redis
+) -> None:
+    job_id = make_job(png())
+    prepare_job(ctx, job_id)
+    start_page(ctx, job_id, 0)  # its worker then vanishes
+    with transaction(ctx.sessions) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.status = "canceled"
+    redis_client.flushdb()
+    assert reconcile_once(ctx).pages_settled == 0  # within its lease
+    report = reconcile_once(ctx, now=utcnow() + LATER)
+    assert report.pages_settled == 1 and report.pages_requeued == 0
+    assert pages(ctx, job_id)[0].status == PageStatus.CANCELED
+    assert page_messages(redis_client) == []
+
+
 def test_a_job_never_prepared_is_prepared(
     ctx: WorkerContext, make_job: Callable[..., str], redis_client: redis.Redis
 ) -> None:
