@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, UploadFile
 from PIL import Image, ImageDraw
+
+from tests.databases import temporary_pg_database
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.4
@@ -222,27 +223,6 @@ def _add(total: LoadResult, part: LoadResult) -> None:
         total.errors[outcome] = total.errors.get(outcome, 0) + count
 
 
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from shared.db.migrate import upgrade
-
-    name = f"quire_load_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def report(noop: LoadResult, ours: LoadResult, clients: int) -> str:
     ratio = ours.per_second / noop.per_second if noop.per_second else float("nan")
     lines = [
@@ -273,7 +253,10 @@ def main() -> None:
         uvicorn.run(noop_app(), host="127.0.0.1", port=args.serve_noop, log_level="warning")
         return
     admin = os.environ.get("QUIRE_TEST_DATABASE_URL", DEFAULT_PG)
-    with tempfile.TemporaryDirectory() as folder, fresh_database(admin) as database_url:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        temporary_pg_database(admin, "quire_load") as database_url,
+    ):
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUIRE_")}
         env.update(
             {

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from shared.db.migrate import upgrade
 from shared.settings import Settings
+from tests.databases import temporary_pg_database
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -60,16 +60,8 @@ def pg_admin_url() -> str:
 @pytest.fixture(scope="session")
 def pg_database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session."""
-    name = f"quire_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_pg_database(pg_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -89,16 +81,8 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield url
         return
     admin_url = str(request.getfixturevalue("pg_admin_url"))
-    name = f"quire_own_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_pg_database(admin_url, "quire_own") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "pg"])

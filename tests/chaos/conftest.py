@@ -22,7 +22,7 @@ import pytest
 
 from shared.db.migrate import upgrade
 from tests.chaos.services import PrivatePostgres, PrivateRedis
-from tests.e2e.conftest import OFFLINE, Stack, issue_key, wait_for
+from tests.e2e.conftest import OFFLINE, Stack, issue_key, running_stack, wait_for
 from tests.webhook_receiver import Receiver
 
 FULL = os.environ.get("QUIRE_CHAOS_SIZE", "small") == "full"
@@ -154,15 +154,8 @@ class ChaosStack(Stack):
 
 @pytest.fixture
 def chaos_stack(chaos_env: dict[str, str], tmp_path: Path) -> Iterator[ChaosStack]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    running = ChaosStack(chaos_env, logs)
-    try:
+    with running_stack(ChaosStack, chaos_env, tmp_path) as running:
         yield running
-    finally:
-        running.stop_all()
-        for path in sorted(logs.glob("*.log")):
-            print(f"----- {path.name} -----\n{path.read_text(errors='replace')[-3000:]}")
 
 
 @pytest.fixture

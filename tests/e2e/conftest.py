@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -121,11 +123,15 @@ def stack_env(
     }
 
 
-@pytest.fixture
-def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+S = TypeVar("S", bound=Stack)
+
+
+@contextmanager
+def running_stack(kind: type[S], env: dict[str, str], tmp_path: Path) -> Iterator[S]:
+    """A stack of ``kind``, stopped at the end with the tail of every process's log shown."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    running = Stack(stack_env, logs)
+    running = kind(env, logs)
     try:
         yield running
     finally:
@@ -133,6 +139,12 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         for path in sorted(logs.glob("*.log")):
             tail = path.read_text(errors="replace")[-3000:]
             print(f"----- {path.name} -----\n{tail}")
+
+
+@pytest.fixture
+def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(Stack, stack_env, tmp_path) as running:
+        yield running
 
 
 def issue_key(database_url: str, tenant: str) -> str:
