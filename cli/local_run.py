@@ -9,6 +9,7 @@ otherwise, so a receiver on this machine works.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -55,7 +56,9 @@ class Supervisor:
     stopping: bool = False
 
     def start(self, child: Managed) -> None:
-        child.process = subprocess.Popen(child.argv, env=self.env, start_new_session=True)
+        child.process = subprocess.Popen(
+            child.argv, env=self.env, start_new_session=True, preexec_fn=die_with_parent
+        )
         log.info("started %s (pid %d)", child.name, child.process.pid)
 
     def watch(self) -> None:
@@ -90,6 +93,16 @@ class Supervisor:
                 os.killpg(child.process.pid, signal.SIGKILL)
                 child.process.wait()
             log.info("stopped %s", child.name)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child before it runs: get SIGTERM when the supervisor dies, even by SIGKILL, so no
+    worker outlives ``quire run`` (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def start_embedded_redis(data_dir: Path) -> tuple[Any, str]:

@@ -104,3 +104,30 @@ def test_quire_run_processes_a_job_restarts_workers_and_stops_cleanly(
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
         print(log_path.read_text(errors="replace")[-4000:])
+
+
+def test_no_process_outlives_a_killed_quire_run(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIRE_")}
+    env.update(OFFLINE, PYTHONUNBUFFERED="1", QUIRE_DATA_DIR=str(tmp_path / ".quire"))
+    log_path = tmp_path / "run.log"
+    with log_path.open("wb") as log:
+        run = subprocess.Popen(
+            [*QUIRE, "run", "--port", str(free_port())],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    children: list[int] = []
+    try:
+        wait_for(lambda: b"quire is up" in log_path.read_bytes(), 90, "quire run to start")
+        children = children_of(run.pid)
+        assert len(children) >= 4  # api, two workers, sweeper (and the embedded Redis)
+        run.kill()  # SIGKILL: the supervisor cannot stop anything itself
+        run.wait(10)
+        wait_for(lambda: not any(alive(p) for p in children), 90, "the orphans to exit")
+    finally:
+        for pid in children:
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        print(log_path.read_text(errors="replace")[-3000:])
