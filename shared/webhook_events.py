@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -50,17 +51,17 @@ def record_job_completed(session: Session, job: Job) -> WebhookDelivery | None:
         session, WebhookDelivery.job_id == job.id, JOB_COMPLETED
     ):
         return None
-    delivery = WebhookDelivery(
-        id=f"msg_{uuid.uuid4().hex}",
-        tenant_id=job.tenant_id,
-        event_type=JOB_COMPLETED,
-        job_id=job.id,
-        batch_id=job.batch_id,
-        url=job.callback_url,
-        payload=json.dumps(job_completed_payload(job), separators=(",", ":")),
+    return _add_outbox_row(
+        session,
+        WebhookDelivery(
+            tenant_id=job.tenant_id,
+            event_type=JOB_COMPLETED,
+            job_id=job.id,
+            batch_id=job.batch_id,
+            url=job.callback_url,
+        ),
+        job_completed_payload(job),
     )
-    session.add(delivery)
-    return delivery
 
 
 def batch_completed_payload(batch: Batch, counts: BatchCounts) -> dict[str, object]:
@@ -94,14 +95,24 @@ def record_batch_completed(
         session, WebhookDelivery.batch_id == batch.id, BATCH_COMPLETED
     ):
         return None
-    delivery = WebhookDelivery(
-        id=f"msg_{uuid.uuid4().hex}",
-        tenant_id=batch.tenant_id,
-        event_type=BATCH_COMPLETED,
-        batch_id=batch.id,
-        url=batch.callback_url,
-        payload=json.dumps(batch_completed_payload(batch, counts), separators=(",", ":")),
+    return _add_outbox_row(
+        session,
+        WebhookDelivery(
+            tenant_id=batch.tenant_id,
+            event_type=BATCH_COMPLETED,
+            batch_id=batch.id,
+            url=batch.callback_url,
+        ),
+        batch_completed_payload(batch, counts),
     )
+
+
+def _add_outbox_row(
+    session: Session, delivery: WebhookDelivery, payload: dict[str, Any]
+) -> WebhookDelivery:
+    # The id is the Standard Webhooks ``webhook-id``: the same on every retry of the event.
+    delivery.id = f"msg_{uuid.uuid4().hex}"
+    delivery.payload = json.dumps(payload, separators=(",", ":"))
     session.add(delivery)
     return delivery
 

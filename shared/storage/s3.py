@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import boto3
@@ -19,6 +21,20 @@ if TYPE_CHECKING:
 
 MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 DELETE_BATCH = 1000
+
+
+@contextmanager
+def reading(key: str, what: str) -> Iterator[None]:
+    """Map S3 errors of a read: a missing object is ``ObjectMissing``, anything else
+    ``StoreUnavailable`` (retryable)."""
+    try:
+        yield
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in MISSING_CODES:
+            raise ObjectMissing(f"object {key!r} is missing") from e
+        raise StoreUnavailable(f"S3 {what} failed: {e}") from e
+    except BotoCoreError as e:
+        raise StoreUnavailable(f"S3 {what} failed: {e}") from e
 
 
 def s3_client(settings: Settings) -> Any:
@@ -71,26 +87,16 @@ class S3ObjectStore:
         self.put_stream(key, io.BytesIO(data), content_type)
 
     def get_bytes(self, key: str) -> bytes:
-        try:
+        with reading(key, "read"):
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             return bytes(response["Body"].read())
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
-                raise ObjectMissing(f"object {key!r} is missing") from e
-            raise StoreUnavailable(f"S3 read failed: {e}") from e
-        except BotoCoreError as e:
-            raise StoreUnavailable(f"S3 read failed: {e}") from e
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
-                return False
-            raise StoreUnavailable(f"S3 head failed: {e}") from e
-        except BotoCoreError as e:
-            raise StoreUnavailable(f"S3 head failed: {e}") from e
+            self._head(key)
+        except ObjectMissing:
+            return False
+        return True
 
     def size(self, key: str) -> int:
         return int(self._head(key)["ContentLength"])
@@ -119,28 +125,16 @@ class S3ObjectStore:
         return io.BufferedReader(raw)
 
     def _head(self, key: str) -> dict[str, Any]:
-        try:
+        with reading(key, "head"):
             return dict(self.client.head_object(Bucket=self.bucket, Key=self._key(key)))
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
-                raise ObjectMissing(f"object {key!r} is missing") from e
-            raise StoreUnavailable(f"S3 head failed: {e}") from e
-        except BotoCoreError as e:
-            raise StoreUnavailable(f"S3 head failed: {e}") from e
 
     def _get_range(self, key: str, full_key: str, etag: str, start: int, end: int) -> bytes:
         extra = {"IfMatch": etag} if etag else {}
-        try:
+        with reading(key, "ranged read"):
             response = self.client.get_object(
                 Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{end - 1}", **extra
             )
             return bytes(response["Body"].read())
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in MISSING_CODES:
-                raise ObjectMissing(f"object {key!r} is missing") from e
-            raise StoreUnavailable(f"S3 ranged read failed: {e}") from e
-        except BotoCoreError as e:
-            raise StoreUnavailable(f"S3 ranged read failed: {e}") from e
 
     def delete(self, key: str) -> None:
         try:
