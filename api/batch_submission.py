@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.caller import TenantRef
 from api.idempotency import IdempotencyClaim
 from api.multipart_stream import ReceivedFile
 from api.submission import SubmitOptions, check_upload, send_or_defer
 from shared import media
-from shared.db.models import Batch, BatchItem, BatchStatus, Job, Tenant, Upload, new_id, utcnow
+from shared.db.models import Batch, BatchItem, BatchStatus, Job, Upload, new_id, utcnow
 from shared.db.session import transaction
 from shared.errors import (
     InvalidRequest,
@@ -53,7 +54,7 @@ def archive_kind(head: bytes) -> str:
 
 
 def create_archive_batch(
-    tenant: Tenant,
+    tenant: TenantRef,
     upload: ReceivedFile,
     options: SubmitOptions,
     deps: BatchDeps,
@@ -69,7 +70,7 @@ def create_archive_batch(
 
 
 def create_uploaded_batch(
-    tenant: Tenant,
+    tenant: TenantRef,
     upload: Upload,
     options: SubmitOptions,
     deps: BatchDeps,
@@ -87,7 +88,7 @@ def create_uploaded_batch(
 
 
 def _archive_batch(
-    batch_id: str, tenant: Tenant, options: SubmitOptions, key: str, filename: str, size: int
+    batch_id: str, tenant: TenantRef, options: SubmitOptions, key: str, filename: str, size: int
 ) -> Batch:
     return Batch(
         id=batch_id,
@@ -133,7 +134,7 @@ class FileItem:
 
 
 def create_files_batch(
-    tenant: Tenant,
+    tenant: TenantRef,
     files: list[ReceivedFile],
     options: SubmitOptions,
     settings: Settings,
@@ -180,7 +181,7 @@ def create_files_batch(
 
 
 def _store_files(
-    tenant: Tenant, files: list[ReceivedFile], settings: Settings, store: ObjectStore
+    tenant: TenantRef, files: list[ReceivedFile], settings: Settings, store: ObjectStore
 ) -> list[FileItem]:
     items: list[FileItem] = []
     seen: set[str] = set()

@@ -8,6 +8,7 @@ from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.caller import CallerCache
 from api.presign import Presigner, build_presigner
 from api.rate_limiter import RateLimiter, build_rate_limiter
 from shared.celery_config import build_celery
@@ -28,6 +29,7 @@ class ApiContext:
     producer: Celery
     presigner: Presigner
     rate_limiter: RateLimiter
+    callers: CallerCache
 
     @classmethod
     def build(cls, settings: Settings) -> ApiContext:
@@ -42,6 +44,7 @@ class ApiContext:
             producer=build_celery(settings, name="quire-api"),
             presigner=build_presigner(settings, store),
             rate_limiter=build_rate_limiter(settings),
+            callers=CallerCache(settings.api_key_cache_seconds),
         )
 
     def close(self) -> None:

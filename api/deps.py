@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import Scope
 
+from api.caller import Caller, TenantRef
 from api.context import ApiContext
 from api.presign import Presigner
 from api.rate_limit import retry_after_seconds
 from api.rate_limiter import remember_headers
+from api.tenant_limits import check_tenant_capacity
 from shared.apikeys import hash_key
 from shared.db.models import ApiKey, Tenant
 from shared.db.session import transaction
@@ -27,7 +30,7 @@ bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     context: ApiContext = request.app.state.quire
     return context
 
@@ -35,34 +38,42 @@ def get_context(request: Request) -> ApiContext:
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 
 
-def refuse_nul_in_url(request: Request) -> None:
+# The dependencies below do no I/O: ``async def`` keeps them on the event loop, where a
+# plain ``def`` would cost a trip to the thread pool on every request.
+async def refuse_nul_in_url(request: Request) -> None:
     """Ids and query values are looked up in the database, whose text cannot hold NUL."""
-    if "\x00" in request.url.path or any("\x00" in v for v in request.query_params.values()):
+    # The raw scope: building ``request.url`` on every request costs more than this check.
+    if "\x00" in request.scope["path"] or b"%00" in request.scope["query_string"]:
         raise InvalidRequest("the URL contains a NUL character (%00)")
 
 
-def get_settings(context: ContextDep) -> Settings:
+async def get_settings(context: ContextDep) -> Settings:
     return context.settings
 
 
-def get_sessions(context: ContextDep) -> sessionmaker[Session]:
+async def get_engine(context: ContextDep) -> Engine:
+    return context.engine
+
+
+async def get_sessions(context: ContextDep) -> sessionmaker[Session]:
     return context.sessions
 
 
-def get_store(context: ContextDep) -> ObjectStore:
+async def get_store(context: ContextDep) -> ObjectStore:
     return context.store
 
 
-def get_producer(context: ContextDep) -> Celery:
+async def get_producer(context: ContextDep) -> Celery:
     return context.producer
 
 
-def get_presigner(context: ContextDep) -> Presigner:
+async def get_presigner(context: ContextDep) -> Presigner:
     return context.presigner
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PresignerDep = Annotated[Presigner, Depends(get_presigner)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 ProducerDep = Annotated[Celery, Depends(get_producer)]
@@ -80,7 +91,7 @@ def get_session(sessions: SessionsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def presented_key(
+async def presented_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     header_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> str:
@@ -91,46 +102,42 @@ def presented_key(
     return key
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who sent a request: the tenant and the id of the key it used."""
+def look_up_caller(context: ApiContext, key: str) -> Caller:
+    """The tenant and key id of the presented key; unknown or revoked keys are refused.
 
-    tenant: Tenant
-    key_id: str
-
-
-def authenticated_caller(
-    key: Annotated[str, Depends(presented_key)], settings: SettingsDep, sessions: SessionsDep
-) -> Caller:
-    """The tenant and key id of the presented key; unknown or revoked keys are refused."""
-    digest = hash_key(key, settings.secret_key)
+    A key verified within ``QUIRE_API_KEY_CACHE_SECONDS`` is not looked up again.
+    """
+    digest = hash_key(key, context.settings.secret_key)
+    cached = context.callers.get(digest)
+    if cached is not None:
+        return cached
     # The lookup is by a keyed hash the caller cannot choose, so SQL equality leaks nothing.
-    with transaction(sessions) as session:
+    with transaction(context.sessions) as session:
         row = session.execute(
-            select(Tenant, ApiKey.id)
+            select(Tenant.id, Tenant.name, ApiKey.id)
             .join(ApiKey, ApiKey.tenant_id == Tenant.id)
             .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
         ).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
-    return Caller(tenant=row[0], key_id=row[1])
+    caller = Caller(tenant=TenantRef(id=row[0], name=row[1]), key_id=row[2])
+    context.callers.put(digest, caller)
+    return caller
 
 
-def current_tenant(
-    caller: Annotated[Caller, Depends(authenticated_caller)],
-    request: Request,
-    context: ContextDep,
-) -> Tenant:
+def admit(context: ApiContext, key: str, scope: Scope) -> TenantRef:
     """The caller's tenant, once its key's request rate allows one more request.
 
     Raises:
+        Unauthorized: the key is unknown or revoked (401).
         RateLimited: the key has used up its rate (429 with ``Retry-After``).
     """
+    caller = look_up_caller(context, key)
     limiter = context.rate_limiter
     decision = limiter.check(caller.key_id)
     if decision is None:
         return caller.tenant
-    remember_headers(request.scope, limiter.headers(decision))
+    remember_headers(scope, limiter.headers(decision))
     if not decision.allowed:
         raise RateLimited(
             "this API key has sent too many requests; retry after the Retry-After delay",
@@ -139,4 +146,33 @@ def current_tenant(
     return caller.tenant
 
 
-CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
+async def current_tenant(
+    key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
+) -> TenantRef:
+    """The caller's tenant: key lookup and rate check in one trip to the thread pool."""
+    return await run_in_threadpool(admit, context, key, request.scope)
+
+
+CurrentTenant = Annotated[TenantRef, Depends(current_tenant)]
+
+
+def admit_new_work(context: ApiContext, key: str, scope: Scope) -> TenantRef:
+    """``admit``, then refuse a submission the tenant's in-flight limits have no room for.
+
+    Raises:
+        TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
+    """
+    tenant = admit(context, key, scope)
+    check_tenant_capacity(context.engine, tenant.id, context.settings)
+    return tenant
+
+
+async def submitting_tenant(
+    key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
+) -> TenantRef:
+    """The tenant of a submission that has room for one more job, checked before the
+    body is read (so a client that waits for ``100 Continue`` never sends it)."""
+    return await run_in_threadpool(admit_new_work, context, key, request.scope)
+
+
+SubmittingTenant = Annotated[TenantRef, Depends(submitting_tenant)]

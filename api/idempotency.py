@@ -55,17 +55,21 @@ class IdempotencyClaim:
 
     def row(self, resource: str, resource_id: str) -> IdempotencyKey:
         """The key's row, to be added in the transaction that creates ``resource_id``."""
+        return IdempotencyKey(**self.values(resource, resource_id))
+
+    def values(self, resource: str, resource_id: str) -> dict[str, Any]:
+        """The key's column values, for a Core insert in that transaction."""
         now = utcnow()
-        return IdempotencyKey(
-            tenant_id=self.tenant_id,
-            key=self.key,
-            request_hash=self.request_hash,
-            resource=resource,
-            resource_id=resource_id,
-            status_code=ACCEPTED,
-            created_at=now,
-            expires_at=now + self.ttl,
-        )
+        return {
+            "tenant_id": self.tenant_id,
+            "key": self.key,
+            "request_hash": self.request_hash,
+            "resource": resource,
+            "resource_id": resource_id,
+            "status_code": ACCEPTED,
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
 
 
 @dataclass(frozen=True)

@@ -264,6 +264,8 @@ def main() -> None:
                 "QUIRE_DATABASE_URL": database_url,
                 "QUIRE_REDIS_URL": REDIS_URL,
                 "QUIRE_WORKER_METRICS_PORT": "0",
+                # The limiter still runs on every request; its limit is set above this load.
+                "QUIRE_RATE_LIMIT_PER_MINUTE": "60000",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -55,7 +55,8 @@ def prepare_job(ctx: WorkerContext, job_id: str) -> None:
             return
         existing = _page_count(session, job_id)
         complete = job.pages_total > 0 and existing >= job.pages_total
-    _enqueue_queued_pages(ctx, job, below=existing)
+    if existing:  # a rerun: send again what the earlier run left queued
+        _enqueue_queued_pages(ctx, job, below=existing)
     if complete:
         return
     try:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api import deletion
@@ -22,7 +22,17 @@ from api.batch_submission import (
     create_files_batch,
     create_uploaded_batch,
 )
-from api.deps import CurrentTenant, ProducerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
+from api.caller import TenantRef
+from api.deps import (
+    CurrentTenant,
+    EngineDep,
+    ProducerDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    StoreDep,
+    SubmittingTenant,
+)
 from api.idempotency import (
     Created,
     IdempotencyClaim,
@@ -38,7 +48,7 @@ from api.submission import SubmitOptions, options_from_json, parse_options
 from api.tenant_limits import check_tenant_capacity
 from shared import lifecycle
 from shared.batches import batch_counts, eta_seconds, progress
-from shared.db.models import Batch, BatchItem, BatchStatus, Job, Priority, Tenant, utcnow
+from shared.db.models import Batch, BatchItem, BatchStatus, Job, Priority, utcnow
 from shared.db.session import transaction
 from shared.errors import Conflict, InvalidRequest, NotFound, UnsupportedMediaType
 from shared.exporters import parse_formats
@@ -92,7 +102,7 @@ CREATE_BODY = {
 }
 
 
-def owned_batch(session: Session, tenant: Tenant, batch_id: str) -> Batch:
+def owned_batch(session: Session, tenant: TenantRef, batch_id: str) -> Batch:
     """The tenant's batch; another tenant's is reported missing."""
     batch = session.get(Batch, batch_id)
     if batch is None or batch.tenant_id != tenant.id:
@@ -140,9 +150,10 @@ def _poll_headers(response: Response, batch: Batch, settings: Settings) -> None:
 async def create_batch(
     request: Request,
     response: Response,
-    tenant: CurrentTenant,
+    tenant: SubmittingTenant,
     settings: SettingsDep,
     store: StoreDep,
+    engine: EngineDep,
     sessions: SessionsDep,
     producer: ProducerDep,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -151,13 +162,12 @@ async def create_batch(
     (multipart `files`); each document becomes a job of the batch, priority `bulk` by
     default. With an `Idempotency-Key`, the same request sent again answers with the same
     batch; the key with another request is a 409."""
-    await run_in_threadpool(check_tenant_capacity, sessions, tenant.id, settings)
     deps = BatchDeps(store, sessions, producer)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         created = await _create_from_upload(request, tenant, settings, deps, idempotency_key)
     else:
-        created = await _create_from_form(request, tenant, settings, deps, idempotency_key)
+        created = await _create_from_form(request, tenant, settings, deps, idempotency_key, engine)
     response.status_code = created.status_code
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -169,7 +179,7 @@ async def create_batch(
 
 
 def _create_once(
-    tenant: Tenant,
+    tenant: TenantRef,
     key: str | None,
     settings: Settings,
     deps: BatchDeps,
@@ -181,7 +191,7 @@ def _create_once(
 
 
 async def _create_from_upload(
-    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps, key: str | None
+    request: Request, tenant: TenantRef, settings: Settings, deps: BatchDeps, key: str | None
 ) -> Created:
     try:
         body = CreateBatchIn.model_validate_json(await request.body())
@@ -202,7 +212,12 @@ async def _create_from_upload(
 
 
 async def _create_from_form(
-    request: Request, tenant: Tenant, settings: Settings, deps: BatchDeps, key: str | None
+    request: Request,
+    tenant: TenantRef,
+    settings: Settings,
+    deps: BatchDeps,
+    key: str | None,
+    engine: Engine,
 ) -> Created:
     limits = FormLimits(
         max_file_bytes=settings.max_batch_upload_bytes,
@@ -221,7 +236,7 @@ async def _create_from_form(
 
         elif form.files and form.file is None:
             await run_in_threadpool(
-                check_tenant_capacity, deps.sessions, tenant.id, settings, len(form.files)
+                check_tenant_capacity, engine, tenant.id, settings, len(form.files)
             )
             route, files = FILES_ROUTE, form.files
 

@@ -10,13 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import deletion
+from api.caller import TenantRef
+from api.context import ApiContext
 from api.deps import (
+    ContextDep,
     CurrentTenant,
-    ProducerDep,
     SessionDep,
     SessionsDep,
     SettingsDep,
     StoreDep,
+    SubmittingTenant,
 )
 from api.idempotency import (
     Created,
@@ -26,12 +29,11 @@ from api.idempotency import (
     make_claim,
     request_hash,
 )
-from api.multipart_stream import FormLimits, receive_form
+from api.multipart_stream import FormLimits, ReceivedForm, receive_form
 from api.rate_limit import RATE_LIMIT_HEADERS
-from api.submission import check_upload, create_job, parse_options
-from api.tenant_limits import check_tenant_capacity
+from api.submission import SubmitOptions, check_upload, create_job, parse_options
 from shared import lifecycle
-from shared.db.models import Job, JobStatus, Page, Tenant
+from shared.db.models import Job, JobStatus, Page
 from shared.db.session import transaction
 from shared.errors import NotFound
 from shared.exporters import FORMATS, export
@@ -108,7 +110,7 @@ def job_out(job: Job) -> JobOut:
     )
 
 
-def owned_job(session: Session, tenant: Tenant, job_id: str, *, lock: bool = False) -> Job:
+def owned_job(session: Session, tenant: TenantRef, job_id: str, *, lock: bool = False) -> Job:
     """The tenant's job; another tenant's job is reported as missing, not forbidden."""
     job = lifecycle.lock_job(session, job_id) if lock else session.get(Job, job_id)
     if job is None or job.tenant_id != tenant.id:
@@ -132,57 +134,21 @@ def _poll_headers(response: Response, job: Job, settings: SettingsDep) -> None:
 async def submit_job(
     request: Request,
     response: Response,
-    tenant: CurrentTenant,
-    settings: SettingsDep,
-    store: StoreDep,
-    sessions: SessionsDep,
-    producer: ProducerDep,
+    tenant: SubmittingTenant,
+    context: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobOut:
     """Upload one file (multipart field `file`); the job is processed asynchronously.
 
     With an `Idempotency-Key`, the same request sent again answers with the same job
     (nothing is stored or queued twice); the key with another request is a 409."""
-    await run_in_threadpool(check_tenant_capacity, sessions, tenant.id, settings)
+    settings = context.settings
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
     try:
         options = parse_options(form.fields, settings)
-
-        def submit() -> tuple[Created, Job]:
-            # One trip to the thread pool for every blocking step of the submission.
-            upload = form.file
-            kind = check_upload(upload, settings)
-            assert upload is not None
-            claim = make_claim(
-                tenant.id,
-                idempotency_key,
-                settings,
-                lambda: request_hash(SUBMIT_ROUTE, form.fields, [upload]),
-            )
-            made: list[Job] = []
-
-            def create(c: IdempotencyClaim | None) -> str:
-                made.append(
-                    create_job(
-                        tenant=tenant,
-                        upload=upload,
-                        kind=kind,
-                        options=options,
-                        store=store,
-                        sessions=sessions,
-                        producer=producer,
-                        claim=c,
-                    )
-                )
-                return made[0].id
-
-            created = create_once(sessions, claim, create)
-            if made and made[0].id == created.resource_id:
-                return created, made[0]
-            with transaction(sessions) as session:  # a replay: the job made the first time
-                return created, owned_job(session, tenant, created.resource_id)
-
-        created, job = await run_in_threadpool(submit)
+        created, job = await run_in_threadpool(
+            submit_upload, context, tenant, form, options, idempotency_key
+        )
     finally:
         form.close()
     response.status_code = created.status_code
@@ -191,6 +157,48 @@ async def submit_job(
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     _poll_headers(response, job, settings)
     return job_out(job)
+
+
+def submit_upload(
+    context: ApiContext,
+    tenant: TenantRef,
+    form: ReceivedForm,
+    options: SubmitOptions,
+    idempotency_key: str | None,
+) -> tuple[Created, Job]:
+    """Every blocking step of a submission, in one trip to the thread pool: check the
+    upload, then make its job once per idempotency key (or find the job made before)."""
+    upload = form.file
+    kind = check_upload(upload, context.settings)
+    assert upload is not None
+    claim = make_claim(
+        tenant.id,
+        idempotency_key,
+        context.settings,
+        lambda: request_hash(SUBMIT_ROUTE, form.fields, [upload]),
+    )
+    made: list[Job] = []
+
+    def create(c: IdempotencyClaim | None) -> str:
+        made.append(
+            create_job(
+                tenant=tenant,
+                upload=upload,
+                kind=kind,
+                options=options,
+                store=context.store,
+                engine=context.engine,
+                producer=context.producer,
+                claim=c,
+            )
+        )
+        return made[0].id
+
+    created = create_once(context.sessions, claim, create)
+    if made and made[0].id == created.resource_id:
+        return created, made[0]
+    with transaction(context.sessions) as session:  # a replay: the job made the first time
+        return created, owned_job(session, tenant, created.resource_id)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=PROBLEMS, summary="Get a job")

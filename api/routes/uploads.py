@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.caller import TenantRef
 from api.deps import CurrentTenant, PresignerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
 from api.multipart_stream import SPOOL_IN_MEMORY
 from api.presign import (
@@ -23,7 +24,7 @@ from api.presign import (
     plan_parts,
 )
 from api.routes.jobs import PROBLEMS
-from shared.db.models import Tenant, Upload, UploadStatus, new_id, utcnow
+from shared.db.models import Upload, UploadStatus, new_id, utcnow
 from shared.db.session import transaction
 from shared.errors import InvalidRequest, NotFound, Unauthorized, UploadTooLarge
 from shared.objectkeys import upload_key, upload_part_key
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 GB = 1024**3
 
 
-def owned_upload(session: Session, tenant: Tenant, upload_id: str) -> Upload:
+def owned_upload(session: Session, tenant: TenantRef, upload_id: str) -> Upload:
     """The tenant's upload; another tenant's is reported missing."""
     upload = session.get(Upload, upload_id)
     if upload is None or upload.tenant_id != tenant.id:

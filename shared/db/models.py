@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -61,6 +62,11 @@ class JobStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+# Statuses of a job not yet finished; a partial index keeps each tenant's such jobs at hand.
+JOBS_IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+IN_FLIGHT_SQL = "status IN ('queued', 'running')"
 
 
 class PageStatus(StrEnum):
@@ -115,7 +121,15 @@ class ApiKey(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_tenant_created", "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
+        Index(
+            "ix_jobs_tenant_in_flight",
+            "tenant_id",
+            postgresql_where=text(IN_FLIGHT_SQL),
+            sqlite_where=text(IN_FLIGHT_SQL),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

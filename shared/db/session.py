@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,9 +59,30 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
     Connection-level failures are raised as ``DatabaseUnavailable`` (retryable).
     """
+    with database_errors(), sessions.begin() as session:
+        yield session
+
+
+@contextmanager
+def connection(engine: Engine, *, autocommit: bool = False) -> Iterator[Connection]:
+    """A Core connection for a few statements, without an ORM session; commit is up to
+    the caller (``conn.commit()``), anything else is rolled back.
+
+    ``autocommit`` suits a single statement, atomic by itself: on PostgreSQL it saves the
+    BEGIN and COMMIT round trips (SQLite, in process, keeps its write-locking transaction).
+    Connection-level failures are raised as ``DatabaseUnavailable`` (retryable).
+    """
+    with database_errors(), engine.connect() as conn:
+        if autocommit and engine.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Raise a lost or unreachable database as ``DatabaseUnavailable``."""
     try:
-        with sessions.begin() as session:
-            yield session
+        yield
     except OperationalError as e:
         raise DatabaseUnavailable(f"database error: {e.orig}") from e
     except DBAPIError as e:

@@ -17,12 +17,14 @@ from sqlalchemy import func, select, update
 from api.app import create_app
 from api.rate_limit import RatePolicy, gcra_step
 from api.rate_limiter import RedisRateLimiter
-from shared.db.models import Job, JobStatus, Page, PageStatus
+from api.tenant_limits import InFlight, in_flight
+from shared.db.models import Job, JobStatus, Page, PageStatus, new_id
 from shared.db.session import build_engine, build_sessionmaker, transaction
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from tests.integration.conftest import auth
 from tests.integration.test_api_jobs import png, queued_messages
+from worker.job_state import refresh_job
 
 pytestmark = pytest.mark.integration
 
@@ -230,9 +232,13 @@ def add_paged_job(database_url: str, tenant_name: str, pages: int, status: PageS
 
 
 def set_pages_status(database_url: str, job_id: str, status: PageStatus) -> None:
+    """Finish a job's pages as the worker does: page rows, then the job's counters."""
     engine = build_engine(database_url)
     with transaction(build_sessionmaker(engine)) as session:
         session.execute(update(Page).where(Page.job_id == job_id).values(status=status.value))
+        job = session.get(Job, job_id)
+        assert job is not None
+        refresh_job(session, job)
     engine.dispose()
 
 
@@ -341,3 +347,43 @@ def test_tenant_limits_zero_are_off(
     with make_client(tenant_max_jobs_in_flight=0, tenant_max_pages_in_flight=0) as client:
         answers = [submit(client, key).status_code for _ in range(3)]
     assert answers == [202, 202, 202]
+
+
+# (status, pages_total, pages_done, pages_failed) of each of a tenant's jobs -> in flight
+IN_FLIGHT_CASES = [
+    ([], InFlight(0, 0)),
+    ([("queued", 0, 0, 0)], InFlight(1, 0)),  # not split yet: its pages are unknown
+    ([("queued", 7, 0, 0)], InFlight(1, 7)),  # being split: all its pages count at once
+    ([("running", 10, 4, 1)], InFlight(1, 5)),
+    ([("running", 3, 1, 0), ("queued", 2, 0, 0)], InFlight(2, 4)),
+    ([("succeeded", 5, 5, 0), ("failed", 2, 0, 2), ("canceled", 9, 0, 0)], InFlight(0, 0)),
+    ([("partial", 4, 3, 1), ("running", 4, 3, 0)], InFlight(1, 1)),
+]
+
+
+@pytest.mark.parametrize(("jobs", "expected"), IN_FLIGHT_CASES)
+def test_in_flight_counts_unfinished_jobs_and_their_pages(
+    database_url: str, jobs: list[tuple[str, int, int, int]], expected: InFlight
+) -> None:
+    engine = build_engine(database_url)
+    with transaction(build_sessionmaker(engine)) as session:
+        owner = ensure_tenant(session, f"counted-{new_id()}")
+        stranger = ensure_tenant(session, "stranger")
+        session.add(Job(tenant_id=stranger.id, source_key="s", media_type="image/png"))
+        for status, total, done, failed in jobs:
+            session.add(
+                Job(
+                    tenant_id=owner.id,
+                    source_key="k",
+                    media_type="image/png",
+                    status=status,
+                    pages_total=total,
+                    pages_done=done,
+                    pages_failed=failed,
+                )
+            )
+        tenant_id = owner.id
+    try:
+        assert in_flight(engine, tenant_id) == expected
+    finally:
+        engine.dispose()
