@@ -13,12 +13,21 @@ from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.rate_limiter import RateLimitHeaders
 from api.routes import batches, health, jobs, uploads, webhooks
+from shared.logging_setup import configure_logging
 from shared.settings import Settings
 
 DESCRIPTION = """Asynchronous OCR for scanned documents.
 
 Authenticate with `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Errors are
 `application/problem+json` documents with a stable `code`."""
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one of several API processes (``quire api --workers N``): settings and
+    logging from the environment, as the first process had them."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

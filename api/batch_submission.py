@@ -193,7 +193,7 @@ def _store_files(
             continue
         seen.add(path)
         try:
-            kind = check_upload(upload, settings)
+            kind = check_upload(upload, settings).kind
         except QuireError as e:
             if e.retryable:
                 raise

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.caller import CallerCache
 from api.presign import Presigner, build_presigner
 from api.rate_limiter import RateLimiter, build_rate_limiter
+from api.tenant_limits import InFlightEstimates
 from shared.celery_config import build_celery
 from shared.db.session import build_engine, build_sessionmaker
 from shared.imageinfo import configure_pillow
@@ -30,6 +31,7 @@ class ApiContext:
     presigner: Presigner
     rate_limiter: RateLimiter
     callers: CallerCache
+    in_flight: InFlightEstimates
 
     @classmethod
     def build(cls, settings: Settings) -> ApiContext:
@@ -45,6 +47,7 @@ class ApiContext:
             presigner=build_presigner(settings, store),
             rate_limiter=build_rate_limiter(settings),
             callers=CallerCache(settings.api_key_cache_seconds),
+            in_flight=InFlightEstimates(),
         )
 
     def close(self) -> None:

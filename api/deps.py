@@ -163,7 +163,7 @@ def admit_new_work(context: ApiContext, key: str, scope: Scope) -> TenantRef:
         TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
     """
     tenant = admit(context, key, scope)
-    check_tenant_capacity(context.engine, tenant.id, context.settings)
+    check_tenant_capacity(context.engine, tenant.id, context.settings, estimates=context.in_flight)
     return tenant
 
 

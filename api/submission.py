@@ -24,7 +24,17 @@ from api.idempotency import IdempotencyClaim
 from api.multipart_stream import ReceivedFile
 from shared import media
 from shared.celery_config import PRIORITY_BY_NAME
-from shared.db.models import IdempotencyKey, Job, JobStatus, Priority, new_id, utcnow
+from shared.db.models import (
+    Base,
+    IdempotencyKey,
+    Job,
+    JobStatus,
+    Page,
+    PageStatus,
+    Priority,
+    new_id,
+    utcnow,
+)
 from shared.db.session import connection
 from shared.egress import check_url_syntax, policy_from_settings
 from shared.errors import (
@@ -34,7 +44,7 @@ from shared.errors import (
 )
 from shared.imageinfo import inspect_image
 from shared.objectkeys import source_key
-from shared.queues import PREPARE_JOB, TASK_QUEUES, prepare_job_payload
+from shared.queues import OCR_PAGE, PREPARE_JOB, TASK_QUEUES, ocr_page_payload, prepare_job_payload
 from shared.settings import Settings
 from shared.storage import ObjectStore
 
@@ -101,7 +111,17 @@ def _metadata(value: str | None) -> dict[str, Any]:
     return parsed
 
 
-def check_upload(upload: ReceivedFile | None, settings: Settings) -> media.MediaType:
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload's type, and whether it is one page to be made at once."""
+
+    kind: media.MediaType
+    # One frame of a plain image: its page row is made with the job and its OCR task sent
+    # at once, skipping the CPU worker's split step (the common case, and the fastest).
+    single_page: bool = False
+
+
+def check_upload(upload: ReceivedFile | None, settings: Settings) -> CheckedUpload:
     """The upload's type from its magic bytes; raster images also get a header check."""
     if upload is None:
         raise InvalidRequest("the form has no 'file' part")
@@ -111,45 +131,57 @@ def check_upload(upload: ReceivedFile | None, settings: Settings) -> media.Media
     if kind is None:
         accepted = ", ".join(m.mime for m in media.ACCEPTED)
         raise UnsupportedMediaType(f"the file is not a supported type ({accepted})")
-    if kind.raster:
-        inspect_image(upload.spool, settings.max_image_pixels)
-        upload.spool.seek(0)
-    return kind
+    if not kind.raster:
+        return CheckedUpload(kind)
+    info = inspect_image(upload.spool, settings.max_image_pixels)
+    upload.spool.seek(0)
+    return CheckedUpload(kind, single_page=info.frames == 1 and kind.mime not in media.MULTI_PAGE)
 
 
 def create_job(
     *,
     tenant: TenantRef,
     upload: ReceivedFile,
-    kind: media.MediaType,
+    checked: CheckedUpload,
     options: SubmitOptions,
     store: ObjectStore,
     engine: Engine,
     producer: Celery,
     claim: IdempotencyClaim | None = None,
 ) -> Job:
-    """Store the upload, insert the job row (and its idempotency key, if it came with
-    one) and enqueue its preparation; returns the job as inserted (not bound to a session).
+    """Store the upload, insert the job row (with its page row for a one-page image, and
+    its idempotency key if it came with one) and send its first task: ``ocr_page`` for a
+    one-page image, ``prepare_job`` otherwise. Returns the job as inserted (not bound to a
+    session).
     """
-    job = new_job(tenant, upload, kind, options)
-    store.put_stream(job.source_key, upload.spool, kind.mime)
+    job = new_job(tenant, upload, checked, options)
+    store.put_stream(job.source_key, upload.spool, checked.kind.mime)
+    rows: list[tuple[type[Base], dict[str, Any]]] = [(Job, row_values(job))]
+    if checked.single_page:
+        rows.append((Page, first_page_values(job)))
+    if claim is not None:
+        rows.append((IdempotencyKey, claim.values("job", job.id)))
     try:
-        # Core inserts: the submit path is the API's hottest, and the ORM's unit of work
-        # costs more than the rest of the insert. Without a key, one statement: no BEGIN.
-        with connection(engine, autocommit=claim is None) as conn:
-            conn.execute(insert(Job).values(row_values(job)))
-            if claim is not None:
-                conn.execute(insert(IdempotencyKey).values(claim.values("job", job.id)))
+        # Core inserts, the values as parameters so the compiled statement is cached: the
+        # submit path is the API's hottest, and the ORM's unit of work (or a statement with
+        # its values inlined, compiled anew each time) costs more than the rest of the insert.
+        # One statement needs no BEGIN.
+        with connection(engine, autocommit=len(rows) == 1) as conn:
+            for table, values in rows:
+                conn.execute(insert(table), values)
             conn.commit()
     except BaseException:
         store.delete(job.source_key)
         raise
-    enqueue_prepare(producer, job)
+    if checked.single_page:
+        send_or_defer(producer, OCR_PAGE, ocr_page_payload(job.id, 0), job.priority)
+    else:
+        enqueue_prepare(producer, job)
     return job
 
 
 def new_job(
-    tenant: TenantRef, upload: ReceivedFile, kind: media.MediaType, options: SubmitOptions
+    tenant: TenantRef, upload: ReceivedFile, checked: CheckedUpload, options: SubmitOptions
 ) -> Job:
     """A queued job for an upload, every column set (nothing left to insert defaults)."""
     job_id, now = new_id(), utcnow()
@@ -158,11 +190,11 @@ def new_job(
         tenant_id=tenant.id,
         status=JobStatus.QUEUED.value,
         priority=options.priority.value,
-        source_key=source_key(tenant.id, job_id, kind.extension),
-        media_type=kind.mime,
+        source_key=source_key(tenant.id, job_id, checked.kind.extension),
+        media_type=checked.kind.mime,
         filename=upload.filename[:512],
         size_bytes=upload.size,
-        pages_total=0,
+        pages_total=1 if checked.single_page else 0,
         pages_done=0,
         pages_failed=0,
         error_code=None,
@@ -181,6 +213,18 @@ def new_job(
 def row_values(job: Job) -> dict[str, Any]:
     """A job's column values by column name, for a Core insert."""
     return {prop.columns[0].name: getattr(job, prop.key) for prop in Job.__mapper__.column_attrs}
+
+
+def first_page_values(job: Job) -> dict[str, Any]:
+    """The queued page of a one-page job: the source image itself (the rest are defaults)."""
+    return {
+        "id": new_id(),
+        "job_id": job.id,
+        "index": 0,
+        "status": PageStatus.QUEUED.value,
+        "image_key": job.source_key,
+        "created_at": job.created_at,
+    }
 
 
 def enqueue_prepare(producer: Celery, job: Job) -> None:

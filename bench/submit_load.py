@@ -3,15 +3,16 @@
 16 clients (each with its own API key) send ``POST /v1/jobs`` with a small PNG for
 ``--duration`` seconds while the CPU and GPU workers run, and the same clients send the same
 multipart body for the same time to a no-op FastAPI endpoint that only reads the upload,
-served by the same uvicorn in the same way, in alternating rounds of one run (so both meet
-the same background: the workers busy with the pages already sent). Reported: submits/s,
+served by the same uvicorn in the same way (as many processes, access log at info), in
+alternating rounds of one run (so both meet the same background: the workers busy with the
+pages already sent). Reported: submits/s,
 p50/p99 latency, errors, and the ratio of quire's submits/s to the no-op's (target >= 0.4).
 
 Stack: ``quire api``, ``quire worker --queues cpu`` and ``--queues gpu`` as processes on
 PostgreSQL (a fresh database on QUIRE_TEST_DATABASE_URL's server), Redis database 14 and the
 local object store.
 
-    .venv/bin/python -m bench.submit_load [--duration 60] [--clients 16]
+    .venv/bin/python -m bench.submit_load [--duration 60] [--clients 16] [--api-workers 1]
 """
 
 from __future__ import annotations
@@ -163,23 +164,26 @@ def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 
 @contextmanager
-def noop_server(env: dict[str, str], logs: Path) -> Iterator[str]:
+def noop_server(env: dict[str, str], logs: Path, workers: int) -> Iterator[str]:
     port = free_port()
     argv = [sys.executable, "-m", "bench.submit_load", "--serve-noop", str(port)]
+    argv += ["--api-workers", str(workers)]
     with process(argv, env, logs / "noop.log"):
         wait_http(f"http://127.0.0.1:{port}/docs")
         yield f"http://127.0.0.1:{port}/upload"
 
 
 @contextmanager
-def quire_stack(env: dict[str, str], logs: Path) -> Iterator[str]:
+def quire_stack(env: dict[str, str], logs: Path, workers: int) -> Iterator[str]:
     """API, CPU worker and GPU worker as processes; yields the submit URL."""
     port = free_port()
     quire = [sys.executable, "-m", "cli.main"]
     with (
         process([*quire, "worker", "--queues", "cpu"], env, logs / "worker-cpu.log"),
         process([*quire, "worker", "--queues", "gpu"], env, logs / "worker-gpu.log"),
-        process([*quire, "api", "--port", str(port)], env, logs / "api.log"),
+        process(
+            [*quire, "api", "--port", str(port), "--workers", str(workers)], env, logs / "api.log"
+        ),
     ):
         wait_http(f"http://127.0.0.1:{port}/readyz")
         yield f"http://127.0.0.1:{port}/v1/jobs"
@@ -200,15 +204,25 @@ def issue_keys(database_url: str, count: int) -> list[str]:
 
 
 def compare(
-    env: dict[str, str], logs: Path, clients: int, duration: float, rounds: int = 4
+    env: dict[str, str],
+    logs: Path,
+    clients: int,
+    duration: float,
+    workers: int = 1,
+    rounds: int = 4,
 ) -> tuple[LoadResult, LoadResult]:
     """The no-op endpoint and quire under the same load, in alternating rounds of
     ``duration / rounds`` seconds each, so that both meet the same machine: workers busy
     with the pages of the earlier quire rounds included."""
+    # The rate limiter still runs on every request; its limit is set above this load.
+    env = {**env, "QUIRE_RATE_LIMIT_PER_MINUTE": "60000"}
     keys = issue_keys(env["QUIRE_DATABASE_URL"], clients)
     body = small_png()
     noop, ours = LoadResult("no-op FastAPI upload", 0.0), LoadResult("quire POST /v1/jobs", 0.0)
-    with noop_server(env, logs) as noop_url, quire_stack(env, logs) as quire_url:
+    with (
+        noop_server(env, logs, workers) as noop_url,
+        quire_stack(env, logs, workers) as quire_url,
+    ):
         hammer("warm-up", quire_url, keys[:2], body, 2.0)
         for _ in range(rounds):
             for total, url in ((noop, noop_url), (ours, quire_url)):
@@ -223,11 +237,11 @@ def _add(total: LoadResult, part: LoadResult) -> None:
         total.errors[outcome] = total.errors.get(outcome, 0) + count
 
 
-def report(noop: LoadResult, ours: LoadResult, clients: int) -> str:
+def report(noop: LoadResult, ours: LoadResult, clients: int, workers: int) -> str:
     ratio = ours.per_second / noop.per_second if noop.per_second else float("nan")
     lines = [
         f"{clients} clients, {ours.seconds:.0f} s each in alternating rounds, "
-        "one uvicorn process per server, workers running",
+        f"{workers} uvicorn process(es) per server, workers running",
         "",
         "| endpoint | accepted | per second | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|",
@@ -245,12 +259,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--api-workers", type=int, default=1, help="processes per server")
     parser.add_argument("--serve-noop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_noop:
         import uvicorn
 
-        uvicorn.run(noop_app(), host="127.0.0.1", port=args.serve_noop, log_level="warning")
+        # Logged like quire's API (uvicorn's access log at info), so both do the same.
+        uvicorn.run(
+            "bench.submit_load:noop_app",
+            factory=True,
+            workers=args.api_workers,
+            host="127.0.0.1",
+            port=args.serve_noop,
+            log_level="info",
+        )
         return
     admin = os.environ.get("QUIRE_TEST_DATABASE_URL", DEFAULT_PG)
     with (
@@ -264,16 +287,14 @@ def main() -> None:
                 "QUIRE_DATABASE_URL": database_url,
                 "QUIRE_REDIS_URL": REDIS_URL,
                 "QUIRE_WORKER_METRICS_PORT": "0",
-                # The limiter still runs on every request; its limit is set above this load.
-                "QUIRE_RATE_LIMIT_PER_MINUTE": "60000",
                 "PYTHONUNBUFFERED": "1",
             }
         )
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()
-        noop, ours = compare(env, Path(folder), args.clients, args.duration)
-        print(report(noop, ours, args.clients))
+        noop, ours = compare(env, Path(folder), args.clients, args.duration, args.api_workers)
+        print(report(noop, ours, args.clients, args.api_workers))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="API processes sharing the port (default QUIRE_API_WORKERS, 1)",
+    )
 
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu")
@@ -89,19 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_local(settings, args.host, args.port)
     if args.command == "api":
-        import uvicorn
-
-        from api.app import create_app
-
-        uvicorn.run(
-            create_app(settings),
-            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-            host=args.host,
-            port=args.port,
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=10,
-        )
-        return 0
+        return _serve_api(settings, args.host, args.port, args.workers or settings.api_workers)
     if args.command == "worker":
         from worker.celery_app import run_worker
 
@@ -162,6 +156,26 @@ def _build_models(size: str, out: str, seed: int) -> int:
     print(f"QUIRE_DETECTOR_MODEL={detector.resolve()}")
     print(f"QUIRE_RECOGNIZER_MODEL={recognizer.resolve()}")
     print("random weights: for tests and speed benchmarks, not for accuracy")
+    return 0
+
+
+def _serve_api(settings: Settings, host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    # One process builds its app here; several each build theirs from the environment.
+    app: object = create_app(settings) if workers == 1 else "api.app:create_app_from_env"
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        factory=workers > 1,
+        workers=workers,
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 

@@ -25,6 +25,8 @@ GIF = MediaType("image/gif", "gif", True)
 PDF = MediaType("application/pdf", "pdf", False)
 
 ACCEPTED = (PNG, JPEG, TIFF, WEBP, BMP, GIF, PDF)
+# Documents whose pages the CPU worker splits out, even when there is only one.
+MULTI_PAGE = (PDF.mime, TIFF.mime)
 
 
 def sniff(head: bytes) -> MediaType | None:

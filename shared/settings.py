@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     )
 
     poll_retry_after_seconds: int = Field(2, ge=1)
+    api_workers: int = Field(1, ge=1, description="Processes of `quire api` sharing its port.")
     api_key_cache_seconds: float = Field(
         5.0, ge=0, description="A verified key is trusted this long per API process; 0: never."
     )

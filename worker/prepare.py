@@ -1,5 +1,8 @@
 """``prepare_job`` (CPU queue): turn an uploaded file into page rows and page tasks.
 
+A plain one-frame image submitted alone gets its page at submit (``api/submission.py``) and
+never comes here; archives' members, animated images, PDFs and TIFFs do.
+
 A PDF or multi-frame TIFF is rendered one page at a time; each page image goes to the store,
 gets its row and its ``ocr_page`` message at once, so the GPU starts on page 1 while page 2
 renders. A rerun (crash, redelivery) resumes after the last page row it finds.
@@ -30,7 +33,6 @@ from worker.documents import DocumentLimits, count_pages, iter_pages
 from worker.job_state import fail_job, lock_job
 
 log = logging.getLogger("quire.worker")
-MULTI_PAGE = (media.PDF.mime, media.TIFF.mime)
 
 
 def check_single_page(data: bytes, mime: str, max_pixels: int) -> None:
@@ -71,7 +73,7 @@ def prepare_job(ctx: WorkerContext, job_id: str) -> None:
 
 
 def _split(ctx: WorkerContext, job: Job, start: int) -> None:
-    if job.media_type not in MULTI_PAGE:
+    if job.media_type not in media.MULTI_PAGE:
         check_single_page(
             ctx.store.get_bytes(job.source_key), job.media_type, ctx.settings.max_image_pixels
         )

@@ -169,7 +169,7 @@ def submit_upload(
     """Every blocking step of a submission, in one trip to the thread pool: check the
     upload, then make its job once per idempotency key (or find the job made before)."""
     upload = form.file
-    kind = check_upload(upload, context.settings)
+    checked = check_upload(upload, context.settings)
     assert upload is not None
     claim = make_claim(
         tenant.id,
@@ -184,7 +184,7 @@ def submit_upload(
             create_job(
                 tenant=tenant,
                 upload=upload,
-                kind=kind,
+                checked=checked,
                 options=options,
                 store=context.store,
                 engine=context.engine,

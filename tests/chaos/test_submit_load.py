@@ -18,6 +18,6 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(CHAOS_TIMEOUT)]
 def test_concurrent_submits_are_all_accepted(chaos_env: dict[str, str], tmp_path: Path) -> None:
     clients, seconds = (16, 60.0) if FULL else (16, 5.0)
     noop, ours = compare(chaos_env, tmp_path, clients, seconds)
-    print("\n" + report(noop, ours, clients))
+    print("\n" + report(noop, ours, clients, 1))
     assert ours.ok > 0 and noop.ok > 0
-    assert ours.errors == {} and noop.errors == {}, report(noop, ours, clients)
+    assert ours.errors == {} and noop.errors == {}, report(noop, ours, clients, 1)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from shared.db.models import Job
 from shared.db.session import build_engine, build_sessionmaker
 from shared.settings import Settings
+from tests.batch_inputs import jpeg_bytes, pdf_bytes, tiff_bytes
 from tests.integration.conftest import auth
 
 pytestmark = pytest.mark.integration
@@ -32,6 +33,11 @@ def queued_messages(redis_client: redis.Redis, queue: str) -> list[dict]:
     keys = [queue.encode()] + [f"{queue}\x06\x16{p}".encode() for p in range(1, 10)]
     raw = [m for key in keys for m in redis_client.lrange(key, 0, -1)]
     return [json.loads(m) for m in raw]
+
+
+def sent_messages(redis_client: redis.Redis) -> list[dict]:
+    """Celery messages waiting in the CPU and GPU queues."""
+    return queued_messages(redis_client, "cpu") + queued_messages(redis_client, "gpu")
 
 
 def job_count(settings: Settings) -> int:
@@ -63,9 +69,15 @@ def test_submit_stores_records_and_enqueues(
     assert job["media_type"] == "image/png"  # from magic bytes, not the .bin name
     assert job["metadata"] == {"shelf": "A3"}
     assert job["priority"] == "bulk"
-    messages = queued_messages(redis_client, "cpu")
+    # A one-page image skips the split step: its page exists and its OCR task is sent.
+    assert queued_messages(redis_client, "cpu") == []
+    messages = queued_messages(redis_client, "gpu")
     assert len(messages) == 1
-    assert messages[0]["headers"]["task"] == "quire.prepare_job"
+    assert messages[0]["headers"]["task"] == "quire.ocr_page"
+    assert messages[0]["headers"]["kwargsrepr"] == repr(
+        {"v": 1, "job_id": job["id"], "page_index": 0}
+    )
+    assert job["pages_total"] == 1
     stored = list((settings.effective_store_dir / "tenants").rglob("source.png"))
     assert len(stored) == 1 and stored[0].read_bytes() == png()
 
@@ -75,13 +87,9 @@ def test_submit_stores_records_and_enqueues(
     assert polled.headers["retry-after"] == "2"
     result = client.get(f"/v1/jobs/{job['id']}/result", headers=auth(key))
     assert result.status_code == 200
-    assert result.json() == {
-        "job_id": job["id"],
-        "status": "queued",
-        "text": "",
-        "model": None,
-        "pages": [],
-    }
+    assert result.json()["status"] == "queued"
+    assert result.json()["text"] == ""
+    assert [(p["index"], p["status"]) for p in result.json()["pages"]] == [(0, "queued")]
 
 
 def test_x_api_key_header_is_accepted(client: TestClient, new_key: Callable[[str], str]) -> None:
@@ -165,6 +173,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(
     assert response.json()["code"] == code
     assert job_count(settings) == before
     assert queued_messages(redis_client, "cpu") == []
+    assert queued_messages(redis_client, "gpu") == []
     assert not list(settings.effective_store_dir.rglob("source.*"))
 
 
@@ -250,3 +259,41 @@ def test_health_ready_and_openapi(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"} <= schema["paths"].keys()
     assert client.get("/docs").status_code == 200
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.new("L", (40, 20), level) for level in (0, 128, 255)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "queue", "task", "pages_total"),
+    [
+        ("page.jpg", lambda: jpeg_bytes("one page"), "gpu", "quire.ocr_page", 1),
+        ("one.tif", lambda: tiff_bytes(["one frame"]), "cpu", "quire.prepare_job", 0),
+        ("two.tif", lambda: tiff_bytes(["a", "b"]), "cpu", "quire.prepare_job", 0),
+        ("doc.pdf", lambda: pdf_bytes(["a"]), "cpu", "quire.prepare_job", 0),
+        ("moving.gif", _animated_gif, "cpu", "quire.prepare_job", 0),  # refused by the split
+    ],
+)
+def test_only_a_plain_one_frame_image_skips_the_split_step(
+    client: TestClient,
+    new_key: Callable[[str], str],
+    redis_client: redis.Redis,
+    name: str,
+    make: Callable[[], bytes],
+    queue: str,
+    task: str,
+    pages_total: int,
+) -> None:
+    response = client.post(
+        "/v1/jobs", headers=auth(new_key("first-task")), files={"file": (name, make())}
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["pages_total"] == pages_total
+    other = {"gpu": "cpu", "cpu": "gpu"}[queue]
+    assert queued_messages(redis_client, other) == []
+    sent = queued_messages(redis_client, queue)
+    assert [m["headers"]["task"] for m in sent] == [task]

@@ -23,7 +23,7 @@ from shared.db.session import build_engine, build_sessionmaker, transaction
 from shared.settings import Settings
 from tests.batch_inputs import png_bytes, zip_of
 from tests.integration.conftest import auth
-from tests.integration.test_api_jobs import queued_messages
+from tests.integration.test_api_jobs import sent_messages
 from tests.integration.test_uploads import put_part, start
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def test_same_key_and_request_returns_the_same_job(
     assert "idempotent-replayed" not in first.headers
     assert rows(settings, Job, tenant) == 1
     assert sources(settings) == ["source.png"]  # no second object stored
-    assert len(queued_messages(redis_client, "cpu")) == 1  # and no second enqueue
+    assert len(sent_messages(redis_client)) == 1  # and no second enqueue
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_same_key_with_another_request_is_409(
     assert answer.json()["code"] == "idempotency_key_reused"
     assert rows(settings, Job, tenant) == 1
     assert len(sources(settings)) == 1
-    assert len(queued_messages(redis_client, "cpu")) == 1
+    assert len(sent_messages(redis_client)) == 1
 
 
 def test_keys_are_per_tenant_and_at_most_255_characters(
@@ -179,7 +179,7 @@ def test_concurrent_requests_with_one_key_make_one_job(
 
     assert rows(settings, Job, tenant) == 1
     assert len(sources(settings)) == 1  # the loser removed what it stored
-    assert len(queued_messages(redis_client, "cpu")) == 1
+    assert len(sent_messages(redis_client)) == 1
     codes = sorted(a.status_code for a in answers)
     if same_body:
         assert codes == [202, 202]
@@ -208,7 +208,7 @@ def test_batch_submission_is_idempotent_too(
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"]
     assert rows(settings, Batch, tenant) == 1
-    assert len(queued_messages(redis_client, "cpu")) == 1
+    assert len(sent_messages(redis_client)) == 1
     other = send(zip_of({"c.png": png_bytes("c")}))
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
     files = [("files", ("a.png", png_bytes("a"), "image/png"))]

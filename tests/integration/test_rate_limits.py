@@ -23,7 +23,7 @@ from shared.db.session import build_engine, build_sessionmaker, transaction
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from tests.integration.conftest import auth
-from tests.integration.test_api_jobs import png, queued_messages
+from tests.integration.test_api_jobs import png, sent_messages
 from worker.job_state import refresh_job
 
 pytestmark = pytest.mark.integration
@@ -268,7 +268,7 @@ def test_tenant_job_limit_refuses_new_work_and_keeps_the_queued(
         refused = submit(client, key)
         refused_batch = submit_files(client, key, 1)
         other_tenant = submit(client, other)
-        queued_after_refusal = queued_messages(redis_client, "cpu")
+        queued_after_refusal = sent_messages(redis_client)
         busy_jobs = job_ids(database_url, "busy")
         set_job_status(database_url, busy_jobs[0], JobStatus.SUCCEEDED)
         after_one_finished = submit(client, key)

@@ -235,9 +235,10 @@ def test_an_upload_accepted_while_the_broker_was_down_is_processed_when_it_is_ba
         )
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    assert tasks_in(redis_client, "cpu") == []
-    assert reconcile_once(ctx, now=utcnow() + LATER).jobs_resent == 1
-    prepare_job(ctx, job_id)
+    assert tasks_in(redis_client, "cpu") == [] and tasks_in(redis_client, "gpu") == []
+    # A one-page image has its page from the submit: the page's task is what is sent.
+    assert reconcile_once(ctx, now=utcnow() + LATER).pages_resent == 1
+    assert [t for t, _ in tasks_in(redis_client, "gpu")] == ["quire.ocr_page"]
     ocr_page(ctx, job_id, 0)
     with ctx.sessions() as session:
         job = session.get(Job, job_id)

@@ -25,7 +25,7 @@ from shared.settings import Settings
 from shared.tenancy import ensure_tenant, issue_api_key
 from shared.webhook_events import ensure_secret
 from tests.integration.conftest import auth
-from tests.integration.test_api_jobs import png, queued_messages
+from tests.integration.test_api_jobs import png, sent_messages
 from tests.webhook_receiver import Receiver
 from worker.context import WorkerContext
 from worker.job_state import finish_job
@@ -150,7 +150,7 @@ def test_every_id_route_hides_other_tenants_resources(
     owned.part_query = signed_part_query(client, bob)
     routes = id_routes(client)
     assert len(routes) >= 10  # jobs, batches, uploads, deliveries at least
-    queued_before = len(queued_messages(redis_client, "cpu"))
+    queued_before = len(sent_messages(redis_client))
 
     for method, path in routes:
         answer = call(client, bob, method, path, owned)
@@ -159,7 +159,7 @@ def test_every_id_route_hides_other_tenants_resources(
         assert answer.headers["content-type"] == "application/problem+json"
 
     # Bob's calls changed nothing of Alice's.
-    assert len(queued_messages(redis_client, "cpu")) == queued_before
+    assert len(sent_messages(redis_client)) == queued_before
     with sessions() as session:
         delivery = session.get(WebhookDelivery, owned.ids["delivery_id"])
         assert delivery.status == DeliveryStatus.DELIVERED.value
