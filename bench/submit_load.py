@@ -1,6 +1,6 @@
 """Benchmark (chaos 6): concurrent clients submitting small images through the real API.
 
-16 clients (each with its own API key) send ``POST /v1/jobs`` with a small PNG for
+16 clients (each with its own API key and tenant) send ``POST /v1/jobs`` with a small PNG for
 ``--duration`` seconds while the CPU and GPU workers run, and the same clients send the same
 multipart body for the same time to a no-op FastAPI endpoint that only reads the upload,
 served by the same uvicorn in the same way (as many processes, access log at info), in
@@ -190,6 +190,8 @@ def quire_stack(env: dict[str, str], logs: Path, workers: int) -> Iterator[str]:
 
 
 def issue_keys(database_url: str, count: int) -> list[str]:
+    """One key per client, each of its own tenant (16 customers, each under the default
+    per-tenant in-flight limits, which a long run at full speed would reach for one)."""
     from shared.db.session import build_engine, build_sessionmaker, transaction
     from shared.settings import Settings
     from shared.tenancy import ensure_tenant, issue_api_key
@@ -197,8 +199,10 @@ def issue_keys(database_url: str, count: int) -> list[str]:
     settings = Settings(database_url=database_url)
     engine = build_engine(database_url)
     with transaction(build_sessionmaker(engine)) as session:
-        tenant = ensure_tenant(session, "load")
-        keys = [issue_api_key(session, tenant, settings.secret_key) for _ in range(count)]
+        keys = [
+            issue_api_key(session, ensure_tenant(session, f"load-{n}"), settings.secret_key)
+            for n in range(count)
+        ]
     engine.dispose()
     return keys
 
