@@ -181,6 +181,7 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int) -> int:
 
 def _create_key(settings: Settings, tenant_name: str, label: str) -> int:
     from shared.db.session import build_engine, build_sessionmaker, transaction
+    from shared.secret_box import SecretBox
     from shared.tenancy import ensure_tenant, issue_api_key
     from shared.webhook_events import ensure_secret
 
@@ -188,7 +189,7 @@ def _create_key(settings: Settings, tenant_name: str, label: str) -> int:
     with transaction(build_sessionmaker(engine)) as session:
         tenant = ensure_tenant(session, tenant_name)
         key = issue_api_key(session, tenant, settings.secret_key, label)
-        secret = ensure_secret(session, tenant.id)
+        secret = ensure_secret(session, tenant.id, SecretBox(settings.secret_key))
     engine.dispose()
     print(key)  # alone on stdout, so KEY=$(quire keys create ...) works
     print(f"webhook signing secret of {tenant_name!r}: {secret}", file=sys.stderr)

@@ -239,6 +239,14 @@ class DeliveryFailed(QuireError):
     retryable = True
 
 
+class SecretUnreadable(QuireError):
+    """A stored secret was sealed under another QUIRE_SECRET_KEY (or altered)."""
+
+    code = "secret_unreadable"
+    title = "A stored secret cannot be read with this server's secret key"
+    http_status = 500
+
+
 class ObjectMissing(QuireError):
     code = "object_missing"
     title = "A stored object is missing"

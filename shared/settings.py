@@ -44,7 +44,9 @@ class Settings(BaseSettings):
 
     mode: Mode = Mode.LOCAL
     data_dir: Path = Field(Path(".quire"), description="Local state: SQLite file, objects, keys.")
-    secret_key: str = Field(DEV_SECRET_KEY, description="Pepper for API key hashes.")
+    secret_key: str = Field(
+        DEV_SECRET_KEY, description="Pepper for API key hashes; seals webhook secrets."
+    )
 
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir.")
     redis_url: str | None = Field(None, description="Celery broker; `quire run` embeds one.")

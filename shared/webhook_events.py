@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from shared.batches import BatchCounts
 from shared.db.models import Batch, Job, WebhookDelivery, WebhookSecret, utcnow
+from shared.secret_box import SecretBox, is_sealed
 from shared.webhook_signing import generate_secret
 
 JOB_COMPLETED = "job.completed"
@@ -125,7 +126,7 @@ def _already_recorded(session: Session, owner: ColumnElement[bool], event: str) 
     return found is not None
 
 
-def valid_secrets(session: Session, tenant_id: str) -> list[str]:
+def valid_secrets(session: Session, tenant_id: str, box: SecretBox) -> list[str]:
     """The tenant's secrets that may sign now, newest first (created if none exists)."""
     now = utcnow()
     rows = session.scalars(
@@ -133,11 +134,11 @@ def valid_secrets(session: Session, tenant_id: str) -> list[str]:
         .where(WebhookSecret.tenant_id == tenant_id)
         .order_by(WebhookSecret.created_at.desc())
     ).all()
-    valid = [r.secret for r in rows if r.expires_at is None or r.expires_at > now]
-    return valid or [ensure_secret(session, tenant_id)]
+    valid = [_open(box, r) for r in rows if r.expires_at is None or r.expires_at > now]
+    return valid or [ensure_secret(session, tenant_id, box)]
 
 
-def ensure_secret(session: Session, tenant_id: str) -> str:
+def ensure_secret(session: Session, tenant_id: str, box: SecretBox) -> str:
     """The tenant's current secret, created on first use."""
     current = session.scalar(
         select(WebhookSecret)
@@ -146,14 +147,13 @@ def ensure_secret(session: Session, tenant_id: str) -> str:
         .limit(1)
     )
     if current is not None:
-        return current.secret
-    secret = WebhookSecret(tenant_id=tenant_id, secret=generate_secret())
-    session.add(secret)
-    session.flush()
-    return secret.secret
+        return _open(box, current)
+    return _new_secret(session, tenant_id, box)
 
 
-def rotate_secret(session: Session, tenant_id: str, overlap_hours: float) -> tuple[str, datetime]:
+def rotate_secret(
+    session: Session, tenant_id: str, overlap_hours: float, box: SecretBox
+) -> tuple[str, datetime]:
     """A new current secret; the old ones stay valid for ``overlap_hours``."""
     expires = utcnow() + timedelta(hours=overlap_hours)
     for row in session.scalars(
@@ -162,7 +162,18 @@ def rotate_secret(session: Session, tenant_id: str, overlap_hours: float) -> tup
         )
     ):
         row.expires_at = expires
-    secret = WebhookSecret(tenant_id=tenant_id, secret=generate_secret())
-    session.add(secret)
+    return _new_secret(session, tenant_id, box), expires
+
+
+def _new_secret(session: Session, tenant_id: str, box: SecretBox) -> str:
+    plain = generate_secret()
+    session.add(WebhookSecret(tenant_id=tenant_id, secret=box.seal(plain)))
     session.flush()
-    return secret.secret, expires
+    return plain
+
+
+def _open(box: SecretBox, row: WebhookSecret) -> str:
+    plain = box.open(row.secret)
+    if not is_sealed(row.secret):  # stored before secrets were sealed: seal it now
+        row.secret = box.seal(plain)
+    return plain

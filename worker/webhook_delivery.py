@@ -27,6 +27,7 @@ from shared.db.models import (
 from shared.db.session import transaction
 from shared.egress import Reply, policy_from_settings, post_json, resolve_target
 from shared.errors import CallbackRefused, DeliveryFailed
+from shared.secret_box import SecretBox
 from shared.settings import Settings
 from shared.webhook_events import valid_secrets
 from shared.webhook_signing import signature_headers
@@ -84,7 +85,10 @@ def _prepare(session: Session, settings: Settings, delivery_id: str) -> Outgoing
     delivery.attempts += 1
     body = _absolute_links(delivery.payload, settings.public_base_url)
     headers = signature_headers(
-        delivery.id, int(time.time()), body, valid_secrets(session, delivery.tenant_id)
+        delivery.id,
+        int(time.time()),
+        body,
+        valid_secrets(session, delivery.tenant_id, SecretBox(settings.secret_key)),
     )
     headers["content-type"] = "application/json"
     headers["user-agent"] = "quire-webhooks/1"

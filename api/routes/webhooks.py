@@ -13,6 +13,7 @@ from api.deps import CurrentTenant, SessionDep, SettingsDep
 from api.routes.jobs import PROBLEMS
 from shared.db.models import DeliveryStatus, WebhookDelivery, utcnow
 from shared.errors import NotFound
+from shared.secret_box import SecretBox
 from shared.webhook_events import ensure_secret, rotate_secret
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -130,9 +131,9 @@ def redeliver(delivery_id: str, tenant: CurrentTenant, session: SessionDep) -> D
     responses=PROBLEMS,
     summary="The webhook signing secret",
 )
-def get_secret(tenant: CurrentTenant, session: SessionDep) -> SecretOut:
+def get_secret(tenant: CurrentTenant, session: SessionDep, settings: SettingsDep) -> SecretOut:
     """The current ``whsec_`` secret your receiver verifies signatures with."""
-    return SecretOut(secret=ensure_secret(session, tenant.id))
+    return SecretOut(secret=ensure_secret(session, tenant.id, SecretBox(settings.secret_key)))
 
 
 @router.post(
@@ -143,5 +144,7 @@ def get_secret(tenant: CurrentTenant, session: SessionDep) -> SecretOut:
 )
 def rotate(tenant: CurrentTenant, session: SessionDep, settings: SettingsDep) -> RotatedSecretOut:
     """A new secret; until ``previous_valid_until`` deliveries carry both signatures."""
-    secret, expires = rotate_secret(session, tenant.id, settings.webhook_secret_rotation_hours)
+    secret, expires = rotate_secret(
+        session, tenant.id, settings.webhook_secret_rotation_hours, SecretBox(settings.secret_key)
+    )
     return RotatedSecretOut(secret=secret, previous_valid_until=expires)

@@ -296,7 +296,8 @@ class WebhookSecret(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    secret: Mapped[str] = mapped_column(String(100))
+    # Sealed under a key derived from QUIRE_SECRET_KEY (shared/secret_box.py).
+    secret: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -21,6 +21,7 @@ from shared.apikeys import hash_key
 from shared.celery_config import build_celery
 from shared.db.models import Base, DeliveryStatus, Job, JobStatus, Upload, WebhookDelivery
 from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.secret_box import SecretBox
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant, issue_api_key
 from shared.webhook_events import ensure_secret
@@ -339,7 +340,7 @@ def test_no_secret_reaches_the_logs(
     with transaction(sessions) as session:
         tenant = ensure_tenant(session, "quiet-logs")
         key = issue_api_key(session, tenant, settings.secret_key)
-        secret = ensure_secret(session, tenant.id)
+        secret = ensure_secret(session, tenant.id, SecretBox(settings.secret_key))
     assert client.get("/v1/webhook-deliveries", headers=auth(key)).status_code == 200
     assert client.get("/v1/jobs/nope", headers={"X-API-Key": key}).status_code == 404
     assert client.get("/v1/jobs/nope", headers=auth(key + "x")).status_code == 401

@@ -17,9 +17,11 @@ from shared.db.models import (
     JobStatus,
     Page,
     WebhookDelivery,
+    WebhookSecret,
     utcnow,
 )
 from shared.db.session import transaction
+from shared.secret_box import SecretBox
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from shared.webhook_events import ensure_secret, rotate_secret
@@ -121,12 +123,16 @@ def test_one_event_per_job_even_when_the_last_page_is_recorded_twice(ctx: Worker
     assert count == 1
 
 
+def box(ctx: WorkerContext) -> SecretBox:
+    return SecretBox(ctx.settings.secret_key)
+
+
 def test_delivery_is_signed_and_verifies(ctx: WorkerContext, receiver: Receiver) -> None:
     delivery_id = finished_job(ctx, receiver.url)
     deliver_webhook(ctx, delivery_id)
     (got,) = receiver.wait_for(1)
     with ctx.sessions() as session:
-        secret = ensure_secret(session, load(ctx, delivery_id).tenant_id)
+        secret = ensure_secret(session, load(ctx, delivery_id).tenant_id, box(ctx))
     event = Webhook(secret).verify(got.body, got.headers)
     assert got.headers["webhook-id"] == delivery_id
     assert event["type"] == "job.completed"
@@ -204,8 +210,8 @@ def test_rotation_signs_with_both_secrets(ctx: WorkerContext, receiver: Receiver
     delivery_id = finished_job(ctx, receiver.url, tenant="rotating")
     tenant_id = load(ctx, delivery_id).tenant_id
     with transaction(ctx.sessions) as session:
-        old = ensure_secret(session, tenant_id)
-        new, _ = rotate_secret(session, tenant_id, overlap_hours=1)
+        old = ensure_secret(session, tenant_id, box(ctx))
+        new, _ = rotate_secret(session, tenant_id, 1, box(ctx))
     deliver_webhook(ctx, delivery_id)
     (got,) = receiver.wait_for(1)
     for secret in (old, new):
@@ -267,3 +273,27 @@ def test_payload_is_small_and_links_to_the_result(ctx: WorkerContext, receiver: 
     (got,) = receiver.wait_for(1)
     assert len(got.body) < 20_000
     assert "pages" not in json.loads(got.body)["data"]  # the result is linked, not embedded
+
+
+def test_secrets_are_sealed_at_rest_and_old_plain_rows_are_sealed_on_use(
+    ctx: WorkerContext, receiver: Receiver
+) -> None:
+    delivery_id = finished_job(ctx, receiver.url, tenant="sealed")
+    tenant_id = load(ctx, delivery_id).tenant_id
+    with transaction(ctx.sessions) as session:
+        secret = ensure_secret(session, tenant_id, box(ctx))
+        # A row as written before secrets were sealed: plain text.
+        session.add(WebhookSecret(tenant_id=tenant_id, secret="whsec_plainOldSecret0000000000"))
+    with transaction(ctx.sessions) as session:
+        stored = {r.secret for r in session.scalars(select(WebhookSecret))}
+    assert secret not in " ".join(stored) and secret.removeprefix("whsec_") not in " ".join(stored)
+    deliver_webhook(ctx, delivery_id)  # signs with both, sealing the plain one on the way
+    (got,) = receiver.wait_for(1)
+    Webhook(secret).verify(got.body, got.headers)
+    Webhook("whsec_plainOldSecret0000000000").verify(got.body, got.headers)
+    with transaction(ctx.sessions) as session:
+        rows = session.scalars(
+            select(WebhookSecret).where(WebhookSecret.tenant_id == tenant_id)
+        ).all()
+    assert len(rows) == 2 and all(r.secret.startswith("v1:") for r in rows)
+    assert all("plainOld" not in r.secret for r in rows)
