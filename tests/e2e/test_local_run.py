@@ -23,6 +23,11 @@ def children_of(pid: int) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+def command_of(pid: int) -> str:
+    out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -122,7 +127,8 @@ def test_no_process_outlives_a_killed_quire_run(tmp_path: Path) -> None:
     try:
         wait_for(lambda: b"quire is up" in log_path.read_bytes(), 90, "quire run to start")
         children = children_of(run.pid)
-        assert len(children) >= 4  # api, two workers, sweeper (and the embedded Redis)
+        assert len(children) == 5  # api, two workers, sweeper and the embedded Redis
+        assert any("redis-server" in command_of(pid) for pid in children)
         run.kill()  # SIGKILL: the supervisor cannot stop anything itself
         run.wait(10)
         wait_for(lambda: not any(alive(p) for p in children), 90, "the orphans to exit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from shared.db.models import Batch, BatchItem, Job, Page, WebhookDelivery
 from shared.db.session import transaction
 from shared.errors import AttemptsExhausted
-from shared.objectkeys import batch_prefix, job_prefix
+from shared.objectkeys import batch_prefix, job_prefix, page_image_key
 from shared.settings import Settings, StoreBackend
 from shared.storage.s3 import s3_client
 from tests.batch_inputs import pdf_bytes, png_bytes, zip_of
@@ -24,6 +24,7 @@ from tests.fakes import SizeRecognizer, StripeDetector
 from tests.integration.conftest import auth
 from tests.integration.test_api_jobs import queued_messages
 from worker import ingest
+from worker import prepare as prepare_module
 from worker.context import WorkerContext
 from worker.engines.base import DetectedLine, Image, OcrEngine
 from worker.ingest import ingest_batch
@@ -504,3 +505,35 @@ def test_preparation_giving_up_leaves_a_canceled_job_canceled(
     assert statuses == ["canceled", "failed"]
     events = completions(ctx, "job.completed", job_id=canceled["id"])
     assert [e["status"] for e in events] == ["canceled"]
+
+
+def test_a_cancel_during_the_split_stops_it_at_the_next_page(
+    client: TestClient,
+    new_key: Callable[[str], str],
+    ctx: WorkerContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = new_key("mid-split")
+    job = submit(client, key, pdf_bytes(["a", "b", "c", "d"]), "doc.pdf", PDF)
+    rendering = prepare_module.iter_pages
+
+    def cancel_after_the_first_page(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for n, page in enumerate(rendering(*args, **kwargs)):
+            yield page
+            if n == 0:  # page 0 is stored and has its row: the cancel comes now
+                assert cancel(client, key, "jobs", job["id"]).status_code == 200
+
+    monkeypatch.setattr(prepare_module, "iter_pages", cancel_after_the_first_page)
+    prepare_job(ctx, job["id"])
+
+    assert [p.index for p in pages_of(ctx, job["id"])] == [0]  # no row after the cancel
+    assert [p.status for p in pages_of(ctx, job["id"])] == ["canceled"]
+    polled = client.get(f"/v1/jobs/{job['id']}", headers=auth(key)).json()
+    assert polled["status"] == "canceled" and polled["pages_total"] == 4
+    with ctx.sessions() as session:
+        owner = session.get(Job, job["id"])
+        assert owner is not None
+        tenant_id = owner.tenant_id
+    assert ctx.store.exists(page_image_key(tenant_id, job["id"], 0, "png"))
+    # Page 1 was rendered and stored before its row was refused: removed, not left behind.
+    assert not ctx.store.exists(page_image_key(tenant_id, job["id"], 1, "png"))
