@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from shared.celery_config import PRIORITY_BY_NAME
 from shared.db.models import (
+    JOBS_IN_FLIGHT,
     Batch,
     BatchStatus,
     Job,
@@ -73,7 +74,6 @@ RECONCILED_QUEUES = (CPU_QUEUE, GPU_QUEUE)
 READ_CHUNK = 1000
 # Re-sends per kind and pass; the rest waits for the next pass.
 MAX_RESENDS_PER_KIND = 1000
-ACTIVE_JOB = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 ACTIVE_BATCH = (BatchStatus.INGESTING.value, BatchStatus.RUNNING.value)
 # Positional parameters of each task, for a message sent with ``args`` instead of kwargs.
 TASK_PARAMS = {
@@ -323,7 +323,11 @@ def stale_queued_pages(cutoff: datetime) -> Select[str, int, str]:
     return (
         select(Page.job_id, Page.index, Job.priority)
         .join(Job, Job.id == Page.job_id)
-        .where(Page.status == PageStatus.QUEUED.value, Job.status.in_(ACTIVE_JOB), since < cutoff)
+        .where(
+            Page.status == PageStatus.QUEUED.value,
+            Job.status.in_(JOBS_IN_FLIGHT),
+            since < cutoff,
+        )
         .order_by(since, Page.job_id, Page.index)
     )
 
@@ -337,7 +341,7 @@ def expired_running_pages(
         .join(Job, Job.id == Page.job_id)
         .where(
             Page.status == PageStatus.RUNNING.value,
-            Job.status.in_(ACTIVE_JOB),
+            Job.status.in_(JOBS_IN_FLIGHT),
             Page.started_at < cutoff,
         )
         .order_by(Page.started_at, Page.job_id, Page.index)
@@ -350,7 +354,7 @@ def unsplit_jobs(cutoff: datetime) -> Select[str, str]:
     return (
         select(Job.id, Job.priority)
         .where(
-            Job.status.in_(ACTIVE_JOB),
+            Job.status.in_(JOBS_IN_FLIGHT),
             Job.created_at < cutoff,
             or_(Job.pages_total == 0, Job.pages_total > page_rows),
         )

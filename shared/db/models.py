@@ -66,7 +66,7 @@ class JobStatus(StrEnum):
 
 # Statuses of a job not yet finished; a partial index keeps each tenant's such jobs at hand.
 JOBS_IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-IN_FLIGHT_SQL = "status IN ('queued', 'running')"
+IN_FLIGHT_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in JOBS_IN_FLIGHT))
 
 
 class PageStatus(StrEnum):
