@@ -3,7 +3,6 @@ queue. Jobs are reset before the batch (the lock order of the workers: job, then
 
 from __future__ import annotations
 
-from celery import Celery
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,11 +10,12 @@ from api.submission import send_or_defer
 from shared.db.models import Batch, BatchStatus, Job, JobStatus, Page, PageStatus
 from shared.db.session import transaction
 from shared.queues import PREPARE_JOB, prepare_job_payload
+from shared.task_sender import TaskSender
 
 RETRYABLE = (JobStatus.FAILED.value, JobStatus.PARTIAL.value)
 
 
-def retry_failed_jobs(sessions: sessionmaker[Session], producer: Celery, batch_id: str) -> int:
+def retry_failed_jobs(sessions: sessionmaker[Session], tasks: TaskSender, batch_id: str) -> int:
     """Reset and re-send the batch's failed work; returns how many jobs go again."""
     with transaction(sessions) as session:
         jobs = session.scalars(
@@ -30,7 +30,7 @@ def retry_failed_jobs(sessions: sessionmaker[Session], producer: Celery, batch_i
             batch.finished_at = None
         retried = [(job.id, job.priority) for job in jobs]
     for job_id, priority in retried:
-        send_or_defer(producer, PREPARE_JOB, prepare_job_payload(job_id), priority)
+        send_or_defer(tasks, PREPARE_JOB, prepare_job_payload(job_id), priority)
     return len(retried)
 
 

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.caller import TenantRef
@@ -31,6 +30,7 @@ from shared.objectkeys import batch_source_key, source_key
 from shared.queues import INGEST_BATCH, PREPARE_JOB, ingest_batch_payload, prepare_job_payload
 from shared.settings import Settings
 from shared.storage import ObjectStore
+from shared.task_sender import TaskSender
 
 log = logging.getLogger("quire.api")
 ARCHIVES = "zip, tar or tar.gz"
@@ -42,7 +42,7 @@ class BatchDeps:
 
     store: ObjectStore
     sessions: sessionmaker[Session]
-    producer: Celery
+    tasks: TaskSender
 
 
 def archive_kind(head: bytes) -> str:
@@ -116,7 +116,7 @@ def _commit_and_ingest(
     except BaseException:
         on_failure()
         raise
-    send_or_defer(deps.producer, INGEST_BATCH, ingest_batch_payload(batch.id), batch.priority)
+    send_or_defer(deps.tasks, INGEST_BATCH, ingest_batch_payload(batch.id), batch.priority)
     return batch
 
 
@@ -237,7 +237,7 @@ def _send_jobs(deps: BatchDeps, batch: Batch, items: list[FileItem]) -> None:
     for item in items:
         if item.job_id is not None:
             payload = prepare_job_payload(item.job_id)
-            send_or_defer(deps.producer, PREPARE_JOB, payload, batch.priority)
+            send_or_defer(deps.tasks, PREPARE_JOB, payload, batch.priority)
 
 
 def _delete_objects(store: ObjectStore, items: list[FileItem]) -> None:

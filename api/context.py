@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,11 +11,11 @@ from api.caller import CallerCache
 from api.presign import Presigner, build_presigner
 from api.rate_limiter import RateLimiter, build_rate_limiter
 from api.tenant_limits import InFlightEstimates
-from shared.celery_config import build_celery
 from shared.db.session import build_engine, build_sessionmaker
 from shared.imageinfo import configure_pillow
 from shared.settings import Settings
 from shared.storage import ObjectStore, build_store
+from shared.task_sender import TaskSender
 
 
 @dataclass
@@ -27,7 +26,7 @@ class ApiContext:
     engine: Engine
     sessions: sessionmaker[Session]
     store: ObjectStore
-    producer: Celery
+    tasks: TaskSender
     presigner: Presigner
     rate_limiter: RateLimiter
     callers: CallerCache
@@ -43,7 +42,7 @@ class ApiContext:
             engine=engine,
             sessions=build_sessionmaker(engine),
             store=store,
-            producer=build_celery(settings, name="quire-api"),
+            tasks=TaskSender.from_url(settings.broker_url),
             presigner=build_presigner(settings, store),
             rate_limiter=build_rate_limiter(settings),
             callers=CallerCache(settings.api_key_cache_seconds),
@@ -52,5 +51,5 @@ class ApiContext:
 
     def close(self) -> None:
         self.engine.dispose()
-        self.producer.close()
+        self.tasks.close()
         self.rate_limiter.close()

@@ -1,11 +1,10 @@
-"""FastAPI dependencies: settings, DB session, store, queue producer and the caller's tenant."""
+"""FastAPI dependencies: settings, DB session, store, task sender and the caller's tenant."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from celery import Celery
 from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +24,7 @@ from shared.db.session import transaction
 from shared.errors import InvalidRequest, RateLimited, Unauthorized
 from shared.settings import Settings
 from shared.storage import ObjectStore
+from shared.task_sender import TaskSender
 
 bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -63,8 +63,8 @@ async def get_store(context: ContextDep) -> ObjectStore:
     return context.store
 
 
-async def get_producer(context: ContextDep) -> Celery:
-    return context.producer
+async def get_tasks(context: ContextDep) -> TaskSender:
+    return context.tasks
 
 
 async def get_presigner(context: ContextDep) -> Presigner:
@@ -76,7 +76,7 @@ PresignerDep = Annotated[Presigner, Depends(get_presigner)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
-ProducerDep = Annotated[Celery, Depends(get_producer)]
+TasksDep = Annotated[TaskSender, Depends(get_tasks)]
 
 
 def get_session(sessions: SessionsDep) -> Iterator[Session]:

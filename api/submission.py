@@ -14,8 +14,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery import Celery
-from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 from sqlalchemy import Engine, insert
 
@@ -47,6 +45,7 @@ from shared.objectkeys import source_key
 from shared.queues import OCR_PAGE, PREPARE_JOB, TASK_QUEUES, ocr_page_payload, prepare_job_payload
 from shared.settings import Settings
 from shared.storage import ObjectStore
+from shared.task_sender import TaskSender
 
 log = logging.getLogger("quire.api")
 MAX_METADATA_BYTES = 16 * 1024
@@ -146,7 +145,7 @@ def create_job(
     options: SubmitOptions,
     store: ObjectStore,
     engine: Engine,
-    producer: Celery,
+    tasks: TaskSender,
     claim: IdempotencyClaim | None = None,
 ) -> Job:
     """Store the upload, insert the job row (with its page row for a one-page image, and
@@ -174,9 +173,9 @@ def create_job(
         store.delete(job.source_key)
         raise
     if checked.single_page:
-        send_or_defer(producer, OCR_PAGE, ocr_page_payload(job.id, 0), job.priority)
+        send_or_defer(tasks, OCR_PAGE, ocr_page_payload(job.id, 0), job.priority)
     else:
-        enqueue_prepare(producer, job)
+        enqueue_prepare(tasks, job)
     return job
 
 
@@ -227,12 +226,12 @@ def first_page_values(job: Job) -> dict[str, Any]:
     }
 
 
-def enqueue_prepare(producer: Celery, job: Job) -> None:
+def enqueue_prepare(tasks: TaskSender, job: Job) -> None:
     """Send ``prepare_job`` for a committed job row (later, by the sweeper, if it fails)."""
-    send_or_defer(producer, PREPARE_JOB, prepare_job_payload(job.id), job.priority)
+    send_or_defer(tasks, PREPARE_JOB, prepare_job_payload(job.id), job.priority)
 
 
-def send_or_defer(producer: Celery, task: str, payload: dict[str, object], priority: str) -> bool:
+def send_or_defer(tasks: TaskSender, task: str, payload: dict[str, object], priority: str) -> bool:
     """Send a task for work the database already records, at a named priority.
 
     Returns:
@@ -240,13 +239,8 @@ def send_or_defer(producer: Celery, task: str, payload: dict[str, object], prior
         in the database, where the sweeper's reconcile pass finds it and sends it again.
     """
     try:
-        producer.send_task(
-            task,
-            kwargs=payload,
-            queue=TASK_QUEUES[task],
-            priority=PRIORITY_BY_NAME[priority],
-        )
-    except (KombuOperationalError, RedisError, OSError) as e:
+        tasks.send(task, payload, TASK_QUEUES[task], PRIORITY_BY_NAME[priority])
+    except (RedisError, OSError) as e:
         log.warning("enqueue of %s %s failed, left for the sweeper: %s", task, payload, e)
         return False
     return True

@@ -8,12 +8,22 @@ would undercount the backlog.
 
 from __future__ import annotations
 
+from bisect import bisect
+
 import redis
 
 from shared.celery_config import PRIORITY_STEPS
 
 # kombu.transport.redis.Channel.sep: the separator between a queue name and its priority.
 PRIORITY_SEPARATOR = "\x06\x16"
+MAX_PRIORITY = 9
+
+
+def priority_key(queue: str, priority: int) -> str:
+    """The Redis list kombu puts a message of ``priority`` (clamped to 0..9) on: that of
+    the highest step not above it, the plain queue name for step 0."""
+    step = PRIORITY_STEPS[bisect(PRIORITY_STEPS, min(max(priority, 0), MAX_PRIORITY)) - 1]
+    return f"{queue}{PRIORITY_SEPARATOR}{step}" if step else queue
 
 
 def queue_keys(queue: str) -> list[str]:
@@ -25,7 +35,7 @@ def queue_keys(queue: str) -> list[str]:
     Returns:
         The plain key for step 0, then one key per non-zero priority step.
     """
-    return [queue] + [f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS if step]
+    return [priority_key(queue, step) for step in PRIORITY_STEPS]
 
 
 def waiting_messages(client: redis.Redis, queue: str) -> int:

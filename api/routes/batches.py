@@ -26,12 +26,12 @@ from api.caller import TenantRef
 from api.deps import (
     CurrentTenant,
     EngineDep,
-    ProducerDep,
     SessionDep,
     SessionsDep,
     SettingsDep,
     StoreDep,
     SubmittingTenant,
+    TasksDep,
 )
 from api.idempotency import (
     Created,
@@ -155,14 +155,14 @@ async def create_batch(
     store: StoreDep,
     engine: EngineDep,
     sessions: SessionsDep,
-    producer: ProducerDep,
+    tasks: TasksDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BatchOut:
     """An archive (multipart `file`, or JSON `upload_id` from `/v1/uploads`) or several files
     (multipart `files`); each document becomes a job of the batch, priority `bulk` by
     default. With an `Idempotency-Key`, the same request sent again answers with the same
     batch; the key with another request is a 409."""
-    deps = BatchDeps(store, sessions, producer)
+    deps = BatchDeps(store, sessions, tasks)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         created = await _create_from_upload(request, tenant, settings, deps, idempotency_key)
@@ -385,7 +385,7 @@ def retry_failed(
     batch_id: str,
     tenant: CurrentTenant,
     sessions: SessionsDep,
-    producer: ProducerDep,
+    tasks: TasksDep,
 ) -> RetryFailedOut:
     """Queue again the failed pages (and jobs that failed before having pages) of the
     batch's failed and partial jobs; skipped items are not retried."""
@@ -393,7 +393,7 @@ def retry_failed(
         batch = owned_batch(session, tenant, batch_id)
         if batch.status == BatchStatus.CANCELED:
             raise Conflict(f"batch {batch_id!r} was canceled; submit its files again instead")
-    count = retry_failed_jobs(sessions, producer, batch_id)
+    count = retry_failed_jobs(sessions, tasks, batch_id)
     return RetryFailedOut(batch_id=batch_id, jobs_retried=count)
 
 

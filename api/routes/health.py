@@ -13,7 +13,6 @@ from api.context import ApiContext
 from api.deps import ContextDep
 
 router = APIRouter(tags=["health"])
-BROKER_TIMEOUT_S = 2.0
 
 
 @router.get("/healthz", summary="Liveness")
@@ -28,9 +27,7 @@ def _check_database(context: ApiContext) -> None:
 
 
 def _check_broker(context: ApiContext) -> None:
-    with context.producer.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_S)
-        connection.default_channel.client.ping()
+    context.tasks.ping()
 
 
 def _check_store(context: ApiContext) -> None:

@@ -188,7 +188,7 @@ def submit_upload(
                 options=options,
                 store=context.store,
                 engine=context.engine,
-                producer=context.producer,
+                tasks=context.tasks,
                 claim=c,
             )
         )
