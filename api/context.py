@@ -17,6 +17,10 @@ from shared.settings import Settings
 from shared.storage import ObjectStore, build_store
 from shared.task_sender import TaskSender
 
+# Under load a pooled connection is reused within milliseconds: pinging it each time would
+# cost a database round trip per request.
+PING_AFTER_IDLE_S = 1.0
+
 
 @dataclass
 class ApiContext:
@@ -35,7 +39,7 @@ class ApiContext:
     @classmethod
     def build(cls, settings: Settings) -> ApiContext:
         configure_pillow(settings.max_image_pixels)
-        engine = build_engine(settings.effective_database_url)
+        engine = build_engine(settings.effective_database_url, ping_after_idle=PING_AFTER_IDLE_S)
         store = build_store(settings)
         return cls(
             settings=settings,

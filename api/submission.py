@@ -15,25 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from api.caller import TenantRef
 from api.idempotency import IdempotencyClaim
+from api.job_rows import insert_job_rows
 from api.multipart_stream import ReceivedFile
 from shared import media
 from shared.celery_config import PRIORITY_BY_NAME
 from shared.db.models import (
-    Base,
-    IdempotencyKey,
     Job,
     JobStatus,
-    Page,
-    PageStatus,
     Priority,
     new_id,
     utcnow,
 )
-from shared.db.session import connection
 from shared.egress import check_url_syntax, policy_from_settings
 from shared.errors import (
     EmptyUpload,
@@ -155,20 +151,8 @@ def create_job(
     """
     job = new_job(tenant, upload, checked, options)
     store.put_stream(job.source_key, upload.spool, checked.kind.mime)
-    rows: list[tuple[type[Base], dict[str, Any]]] = [(Job, row_values(job))]
-    if checked.single_page:
-        rows.append((Page, first_page_values(job)))
-    if claim is not None:
-        rows.append((IdempotencyKey, claim.values("job", job.id)))
     try:
-        # Core inserts, the values as parameters so the compiled statement is cached: the
-        # submit path is the API's hottest, and the ORM's unit of work (or a statement with
-        # its values inlined, compiled anew each time) costs more than the rest of the insert.
-        # One statement needs no BEGIN.
-        with connection(engine, autocommit=len(rows) == 1) as conn:
-            for table, values in rows:
-                conn.execute(insert(table), values)
-            conn.commit()
+        insert_job_rows(engine, job, first_page=checked.single_page, claim=claim)
     except BaseException:
         store.delete(job.source_key)
         raise
@@ -207,23 +191,6 @@ def new_job(
         finished_at=None,
         updated_at=now,
     )
-
-
-def row_values(job: Job) -> dict[str, Any]:
-    """A job's column values by column name, for a Core insert."""
-    return {prop.columns[0].name: getattr(job, prop.key) for prop in Job.__mapper__.column_attrs}
-
-
-def first_page_values(job: Job) -> dict[str, Any]:
-    """The queued page of a one-page job: the source image itself (the rest are defaults)."""
-    return {
-        "id": new_id(),
-        "job_id": job.id,
-        "index": 0,
-        "status": PageStatus.QUEUED.value,
-        "image_key": job.source_key,
-        "created_at": job.created_at,
-    }
 
 
 def enqueue_prepare(tasks: TaskSender, job: Job) -> None:
