@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        context.close()
+        await context.aclose()
 
     app = FastAPI(
         title="quire",

@@ -53,7 +53,7 @@ class ApiContext:
             in_flight=InFlightEstimates(),
         )
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self.engine.dispose()
         self.tasks.close()
-        self.rate_limiter.close()
+        await self.rate_limiter.aclose()

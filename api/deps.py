@@ -17,7 +17,7 @@ from api.context import ApiContext
 from api.presign import Presigner
 from api.rate_limit import retry_after_seconds
 from api.rate_limiter import remember_headers
-from api.tenant_limits import check_tenant_capacity
+from api.tenant_limits import admitted_by_estimate, check_tenant_capacity
 from shared.apikeys import hash_key
 from shared.db.models import ApiKey, Tenant
 from shared.db.session import transaction
@@ -102,15 +102,12 @@ async def presented_key(
     return key
 
 
-def look_up_caller(context: ApiContext, key: str) -> Caller:
-    """The tenant and key id of the presented key; unknown or revoked keys are refused.
+def look_up_caller(context: ApiContext, digest: str) -> Caller:
+    """The tenant and key id of the key with this digest; unknown or revoked keys are refused.
 
-    A key verified within ``QUIRE_API_KEY_CACHE_SECONDS`` is not looked up again.
+    Raises:
+        Unauthorized: the key is unknown or revoked (401).
     """
-    digest = hash_key(key, context.settings.secret_key)
-    cached = context.callers.get(digest)
-    if cached is not None:
-        return cached
     # The lookup is by a keyed hash the caller cannot choose, so SQL equality leaks nothing.
     with transaction(context.sessions) as session:
         row = session.execute(
@@ -125,16 +122,29 @@ def look_up_caller(context: ApiContext, key: str) -> Caller:
     return caller
 
 
-def admit(context: ApiContext, key: str, scope: Scope) -> TenantRef:
+async def identify(context: ApiContext, key: str) -> Caller:
+    """The caller presenting ``key``: verified within ``QUIRE_API_KEY_CACHE_SECONDS`` (no
+    I/O), or looked up in the database in the thread pool."""
+    digest = hash_key(key, context.settings.secret_key)
+    cached = context.callers.get(digest)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(look_up_caller, context, digest)
+
+
+async def admit(context: ApiContext, key: str, scope: Scope) -> TenantRef:
     """The caller's tenant, once its key's request rate allows one more request.
+
+    Every step stays on the event loop unless it needs the database: the per-request cost
+    of a trip to the thread pool is larger than the checks themselves.
 
     Raises:
         Unauthorized: the key is unknown or revoked (401).
         RateLimited: the key has used up its rate (429 with ``Retry-After``).
     """
-    caller = look_up_caller(context, key)
+    caller = await identify(context, key)
     limiter = context.rate_limiter
-    decision = limiter.check(caller.key_id)
+    decision = await limiter.check(caller.key_id)
     if decision is None:
         return caller.tenant
     remember_headers(scope, limiter.headers(decision))
@@ -149,30 +159,29 @@ def admit(context: ApiContext, key: str, scope: Scope) -> TenantRef:
 async def current_tenant(
     key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
 ) -> TenantRef:
-    """The caller's tenant: key lookup and rate check in one trip to the thread pool."""
-    return await run_in_threadpool(admit, context, key, request.scope)
+    """The caller's tenant, its key checked and its request rate counted."""
+    return await admit(context, key, request.scope)
 
 
 CurrentTenant = Annotated[TenantRef, Depends(current_tenant)]
-
-
-def admit_new_work(context: ApiContext, key: str, scope: Scope) -> TenantRef:
-    """``admit``, then refuse a submission the tenant's in-flight limits have no room for.
-
-    Raises:
-        TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
-    """
-    tenant = admit(context, key, scope)
-    check_tenant_capacity(context.engine, tenant.id, context.settings, estimates=context.in_flight)
-    return tenant
 
 
 async def submitting_tenant(
     key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
 ) -> TenantRef:
     """The tenant of a submission that has room for one more job, checked before the
-    body is read (so a client that waits for ``100 Continue`` never sends it)."""
-    return await run_in_threadpool(admit_new_work, context, key, request.scope)
+    body is read (so a client that waits for ``100 Continue`` never sends it).
+
+    Raises:
+        TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
+    """
+    tenant = await admit(context, key, request.scope)
+    settings, estimates = context.settings, context.in_flight
+    if not admitted_by_estimate(tenant.id, settings, estimates):
+        await run_in_threadpool(
+            check_tenant_capacity, context.engine, tenant.id, settings, 1, estimates
+        )
+    return tenant
 
 
 SubmittingTenant = Annotated[TenantRef, Depends(submitting_tenant)]

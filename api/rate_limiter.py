@@ -3,21 +3,27 @@
 One Lua script reads and advances a key's bucket atomically, on Redis's clock (API hosts'
 clocks may differ). If Redis cannot be reached the limiter fails open: requests are served
 without a limit and a warning is logged, rather than every request turning into a 5xx.
+
+The check runs on the event loop with an asyncio Redis client: it is on every request, and a
+trip to the thread pool costs more than the command itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
-import redis
+import redis.asyncio
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.rate_limit import Decision, RatePolicy, gcra_step, rate_limit_headers
-from shared.redis_client import redis_from_url
+from shared.redis_client import async_redis_from_url
 from shared.settings import Settings
 
 log = logging.getLogger("quire.api")
@@ -54,7 +60,7 @@ return {stored or '', string.format('%.6f', now)}
 class RateLimiter(Protocol):
     """Decides whether a key may make one more request."""
 
-    def check(self, key_id: str) -> Decision | None:
+    async def check(self, key_id: str) -> Decision | None:
         """The decision for one request, or None when no limit applies."""
         ...
 
@@ -62,7 +68,7 @@ class RateLimiter(Protocol):
         """The RateLimit headers of a decision."""
         ...
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Release connections."""
         ...
 
@@ -70,40 +76,52 @@ class RateLimiter(Protocol):
 class NoRateLimit:
     """``QUIRE_RATE_LIMIT_PER_MINUTE=0``: every request is allowed, no headers are sent."""
 
-    def check(self, key_id: str) -> Decision | None:
+    async def check(self, key_id: str) -> Decision | None:
         return None
 
     def headers(self, decision: Decision) -> dict[str, str]:
         return {}
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         return None
 
 
 class RedisRateLimiter:
     """GCRA buckets in Redis, one per API key id."""
 
-    def __init__(self, client: redis.Redis, policy: RatePolicy) -> None:
-        self.client = client
+    def __init__(self, connect: Callable[[], redis.asyncio.Redis], policy: RatePolicy) -> None:
         self.policy = policy
-        self._script = client.register_script(GCRA_SCRIPT)
+        self._connect = connect
+        self._client: redis.asyncio.Redis | None = None
+        self._script: AsyncScript | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_until = 0.0
 
-    def check(self, key_id: str) -> Decision | None:
+    def _script_on_this_loop(self) -> AsyncScript:
+        # An asyncio client belongs to the loop it first ran on; a server runs one loop for
+        # its life, a test client one per session, so a new loop gets a new client.
+        loop = asyncio.get_running_loop()
+        if self._script is None or self._loop is not loop:
+            self._client, self._loop = self._connect(), loop
+            self._script = self._client.register_script(GCRA_SCRIPT)
+        return self._script
+
+    async def check(self, key_id: str) -> Decision | None:
         """The decision for one request of ``key_id``; None (no limit) if Redis is down."""
         if time.monotonic() < self._paused_until:
             return None
         try:
-            return self.check_at(key_id, None)
+            return await self.check_at(key_id, None)
         except RedisError as e:
             self._paused_until = time.monotonic() + FAIL_OPEN_PAUSE_S
             log.warning("rate limiter unavailable, serving without a limit: %s", e)
             return None
 
-    def check_at(self, key_id: str, now: float | None) -> Decision:
+    async def check_at(self, key_id: str, now: float | None) -> Decision:
         """One request at ``now`` (None: the Redis clock); raises ``RedisError``."""
-        args = [self.policy.interval, self.policy.burst, "" if now is None else f"{now:.6f}"]
-        stored, at = self._script(keys=[KEY_PREFIX + key_id], args=args)
+        at_time = "" if now is None else f"{now:.6f}"
+        args: list[str | float] = [self.policy.interval, self.policy.burst, at_time]
+        stored, at = await self._script_on_this_loop()(keys=[KEY_PREFIX + key_id], args=args)
         decision, _ = gcra_step(float(stored) if stored else None, float(at), self.policy)
         return decision
 
@@ -111,8 +129,10 @@ class RedisRateLimiter:
         """The RateLimit headers of a decision under this limiter's policy."""
         return rate_limit_headers(decision, self.policy)
 
-    def close(self) -> None:
-        self.client.close()
+    async def aclose(self) -> None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
+        self._client, self._script, self._loop = None, None, None
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter:
@@ -122,9 +142,11 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
     if not settings.redis_url:
         log.warning("no QUIRE_REDIS_URL: API keys are not rate limited")
         return NoRateLimit()
-    client = redis_from_url(settings.redis_url, REDIS_TIMEOUT_S, REDIS_TIMEOUT_S)
+    url = settings.redis_url
     policy = RatePolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    return RedisRateLimiter(client, policy)
+    return RedisRateLimiter(
+        lambda: async_redis_from_url(url, REDIS_TIMEOUT_S, REDIS_TIMEOUT_S), policy
+    )
 
 
 def remember_headers(scope: Scope, headers: dict[str, str]) -> None:

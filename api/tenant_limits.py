@@ -100,6 +100,20 @@ def far_below_limits(now: InFlight, new_jobs: int, settings: Settings) -> bool:
     return jobs_ok and pages_ok
 
 
+def admitted_by_estimate(
+    tenant_id: str, settings: Settings, estimates: InFlightEstimates, new_jobs: int = 1
+) -> bool:
+    """Admit a submission without a query: the limits are off, or a recent count is far
+    below them (the jobs are then added to it). False: only a fresh count can decide."""
+    if not settings.tenant_max_jobs_in_flight and not settings.tenant_max_pages_in_flight:
+        return True
+    now = estimates.get(tenant_id)
+    if now is None or not far_below_limits(now, new_jobs, settings):
+        return False
+    estimates.admitted(tenant_id, new_jobs)
+    return True
+
+
 def check_tenant_capacity(
     engine: Engine,
     tenant_id: str,
@@ -110,7 +124,7 @@ def check_tenant_capacity(
     """Refuse a submission of ``new_jobs`` jobs that would pass the tenant's limits.
 
     With ``estimates``, a recent count is used instead of a query while it is far below
-    the limits, and the admitted jobs are added to it.
+    the limits (``admitted_by_estimate``), and the admitted jobs are added to it.
 
     Raises:
         TenantLimitReached: the jobs or pages in flight are at the limit (429).
@@ -118,11 +132,11 @@ def check_tenant_capacity(
     max_jobs, max_pages = settings.tenant_max_jobs_in_flight, settings.tenant_max_pages_in_flight
     if not max_jobs and not max_pages:
         return
-    now = estimates.get(tenant_id) if estimates is not None else None
-    if now is None or not far_below_limits(now, new_jobs, settings):
-        now = in_flight(engine, tenant_id)
-        if estimates is not None:
-            estimates.counted(tenant_id, now)
+    if estimates is not None and admitted_by_estimate(tenant_id, settings, estimates, new_jobs):
+        return
+    now = in_flight(engine, tenant_id)
+    if estimates is not None:
+        estimates.counted(tenant_id, now)
     if max_jobs and now.jobs + new_jobs > max_jobs:
         raise _refused(f"{max_jobs} jobs in flight")
     # A new job's page count is known only once it is split: refuse at the limit.

@@ -8,6 +8,7 @@ and per phase (e.g. 500 for a long ``-m chaos`` run).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections import Counter
@@ -61,7 +62,7 @@ def api_schema(fuzz_settings: Settings) -> Iterator[Any]:
     """The app's schema, loaded in-process; requests go to the app without a socket."""
     app = create_app(fuzz_settings)
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
-    app.state.quire.close()
+    asyncio.run(app.state.quire.aclose())
 
 
 @dataclass

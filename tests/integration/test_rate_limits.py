@@ -3,6 +3,7 @@ real PostgreSQL/SQLite and Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -20,6 +22,7 @@ from api.rate_limiter import RedisRateLimiter
 from api.tenant_limits import InFlight, in_flight
 from shared.db.models import Job, JobStatus, Page, PageStatus, new_id
 from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.redis_client import async_redis_from_url
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from tests.integration.conftest import auth
@@ -167,17 +170,39 @@ def test_rate_limit_zero_is_off(make_client: ClientFactory, new_key: Callable[[s
 
 def test_redis_script_matches_the_pure_function(redis_url: str) -> None:
     policy = RatePolicy(per_minute=60, burst=3)
-    client = redis.Redis.from_url(redis_url)
-    limiter = RedisRateLimiter(client, policy)
+    limiter = RedisRateLimiter(lambda: async_redis_from_url(redis_url), policy)
     times = [1000.0, 1000.0, 1000.0, 1000.0, 1000.5, 1001.0, 1001.0, 1003.25, 1100.0]
-    tat: float | None = None
-    try:
-        for now in times:
-            expected, new_tat = gcra_step(tat, now, policy)
-            tat = new_tat if new_tat is not None else tat
-            assert limiter.check_at("parity", now) == expected, now
-    finally:
-        client.close()
+
+    async def check_each() -> None:
+        tat: float | None = None
+        try:
+            for now in times:
+                expected, new_tat = gcra_step(tat, now, policy)
+                tat = new_tat if new_tat is not None else tat
+                assert await limiter.check_at("parity", now) == expected, now
+        finally:
+            await limiter.aclose()
+
+    asyncio.run(check_each())
+
+
+def test_each_event_loop_gets_its_own_client(redis_url: str) -> None:
+    """A test client runs a loop per session: the limiter must not reuse a client whose
+    connections belong to a loop that has ended."""
+    made: list[object] = []
+
+    def connect() -> redis.asyncio.Redis:
+        made.append(async_redis_from_url(redis_url))
+        return made[-1]  # type: ignore[return-value]
+
+    limiter = RedisRateLimiter(connect, RatePolicy(per_minute=60, burst=3))
+
+    async def twice() -> list[bool]:
+        return [(await limiter.check("loops")) is not None for _ in range(2)]
+
+    assert asyncio.run(twice()) == [True, True]
+    assert asyncio.run(twice()) == [True, True]
+    assert len(made) == 2
 
 
 def test_openapi_documents_429(make_client: ClientFactory) -> None:
