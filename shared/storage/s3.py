@@ -37,6 +37,17 @@ def reading(key: str, what: str) -> Iterator[None]:
         raise StoreUnavailable(f"S3 {what} failed: {e}") from e
 
 
+def remaining_size(stream: IO[bytes]) -> int | None:
+    """Bytes from the stream's position to its end; None if it cannot seek."""
+    try:
+        start = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(start)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return end - start
+
+
 def s3_client(settings: Settings) -> Any:
     """A boto3 S3 client for the configured endpoint, region and credentials."""
     return boto3.client(
@@ -72,7 +83,17 @@ class S3ObjectStore:
         return self.prefix + validate_key(key)
 
     def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
+        """One ``PutObject`` below the multipart threshold, a managed (multipart) upload
+        above it or when the stream's size cannot be known."""
+        size = remaining_size(stream)
         try:
+            if size is not None and size < self.transfer.multipart_threshold:
+                # The managed transfer starts a thread pool for every call: for a small
+                # object (most uploads) that costs more than the whole PUT.
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=stream, ContentType=content_type
+                )
+                return
             self.client.upload_fileobj(
                 stream,
                 self.bucket,

@@ -11,7 +11,7 @@ import pytest
 from shared.errors import ObjectMissing, StoreUnavailable
 from shared.settings import Settings, StoreBackend
 from shared.storage import ObjectStore, build_store
-from shared.storage.s3 import S3ObjectStore
+from shared.storage.s3 import S3ObjectStore, remaining_size
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +52,39 @@ def test_stream_upload_large_object_goes_multipart(store: ObjectStore) -> None:
     data = bytes(range(256)) * (12 * 1024 * 4)  # 12 MiB: above the 5 MiB multipart threshold
     store.put_stream("tenants/t/jobs/big/source.tif", io.BytesIO(data), "image/tiff")
     assert store.get_bytes("tenants/t/jobs/big/source.tif") == data
+
+
+def test_small_stream_upload_keeps_its_bytes_and_type(store: ObjectStore) -> None:
+    spool = io.BytesIO(b"skip:" + b"\x89PNG" * 100)
+    spool.seek(5)  # from the stream's position on, as a managed upload reads it
+    store.put_stream("tenants/t/jobs/small/source.png", spool, "image/png")
+    assert store.get_bytes("tenants/t/jobs/small/source.png") == b"\x89PNG" * 100
+    if isinstance(store, S3ObjectStore):
+        head = store.client.head_object(
+            Bucket=store.bucket, Key="pfx/tenants/t/jobs/small/source.png"
+        )
+        assert head["ContentType"] == "image/png"
+
+
+class OneWayStream(io.RawIOBase):
+    """A stream that cannot seek (a pipe, say): its size is unknown."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_unseekable_stream_uploads_whole(store: ObjectStore) -> None:
+    assert remaining_size(OneWayStream(b"abc")) is None  # type: ignore[arg-type]
+    store.put_stream("tenants/t/jobs/pipe/source.png", OneWayStream(b"abc" * 1000), "image/png")  # type: ignore[arg-type]
+    assert store.get_bytes("tenants/t/jobs/pipe/source.png") == b"abc" * 1000
 
 
 def test_delete_prefix_removes_only_that_prefix(store: ObjectStore) -> None:
