@@ -27,13 +27,6 @@ PER_MESSAGE_PROPERTIES = {"correlation_id", "reply_to", "delivery_tag"}
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_url)
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
 def app(redis_url: str, tmp_path: Path) -> Iterator[Celery]:
     celery_app = build_celery(Settings(redis_url=redis_url, data_dir=tmp_path))
     yield celery_app
@@ -49,15 +42,15 @@ def pop_message(client: redis.Redis, queue: str) -> tuple[str, dict]:
 
 @pytest.mark.parametrize("priority", [0, 6])
 def test_the_message_is_the_one_celery_sends(
-    app: Celery, client: redis.Redis, redis_url: str, priority: int
+    app: Celery, redis_client: redis.Redis, redis_url: str, priority: int
 ) -> None:
     payload = ocr_page_payload("job-1", 3)
     app.send_task(OCR_PAGE, kwargs=payload, queue=GPU_QUEUE, priority=priority)
-    celery_key, celery_message = pop_message(client, GPU_QUEUE)
+    celery_key, celery_message = pop_message(redis_client, GPU_QUEUE)
     sender = TaskSender.from_url(redis_url)
     sender.send(OCR_PAGE, payload, GPU_QUEUE, priority)
     sender.close()
-    our_key, our_message = pop_message(client, GPU_QUEUE)
+    our_key, our_message = pop_message(redis_client, GPU_QUEUE)
 
     assert our_key == celery_key
     assert our_message.keys() == celery_message.keys()
