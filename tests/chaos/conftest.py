@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from shared.db.migrate import upgrade
-from tests.chaos.services import MotoProcess, PrivatePostgres, PrivateRedis
+from tests.chaos.services import PrivatePostgres, PrivateRedis
 from tests.e2e.conftest import OFFLINE, Stack, issue_key, running_stack, wait_for
 from tests.webhook_receiver import Receiver
 
@@ -45,15 +45,6 @@ class ChaosSize:
 @pytest.fixture(scope="session")
 def size() -> ChaosSize:
     return ChaosSize(pages=200, deadline_seconds=900) if FULL else ChaosSize(pages=40)
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """The suite's S3: moto in its own process (the other layers run it in a thread)."""
-    moto = MotoProcess()
-    moto.start()
-    yield moto.url
-    moto.stop()
 
 
 @pytest.fixture

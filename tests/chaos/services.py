@@ -1,5 +1,4 @@
-"""Private Redis, PostgreSQL and S3 (moto) servers for the chaos suite, on free loopback
-ports.
+"""Private Redis and PostgreSQL servers for the chaos suite, on free loopback ports.
 
 The chaos tests stop, kill and restart these; the machine's shared services are never
 touched. PostgreSQL refuses to run as root, so its cluster belongs to the ``postgres`` user
@@ -13,13 +12,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import redis
 from sqlalchemy import create_engine, text
 
@@ -75,42 +72,6 @@ class PrivateRedis:
             client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
             return bool(client.ping())
         except redis.RedisError:
-            return False
-
-
-@dataclass
-class MotoProcess:
-    """moto's S3 server as a process of its own, as S3 is to the stack: not inside the test
-    process, whose interpreter the load generator and the pollers need."""
-
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait(self._answers, 30, "moto server")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def _answers(self) -> bool:
-        try:
-            return httpx.get(self.url, timeout=1).status_code < 500
-        except httpx.HTTPError:
             return False
 
 
