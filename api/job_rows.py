@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import ColumnElement, Engine, bindparam, insert, select
 
 from api.idempotency import IdempotencyClaim
 from shared.db.models import Base, IdempotencyKey, Job, Page, PageStatus, new_id
@@ -31,13 +31,15 @@ def _job_with_first_page() -> Any:
         .returning(JOBS.c.id)
         .cte("new_job")
     )
-    page = select(
-        *(bindparam(f"page_{name}", type_=PAGES.c[name].type) for name in FIRST_PAGE_COLUMNS[:1]),
-        new_job.c.id,
-        *(bindparam(f"page_{name}", type_=PAGES.c[name].type) for name in FIRST_PAGE_COLUMNS[1:]),
+    page: dict[str, ColumnElement[Any]] = {
+        name: bindparam(f"page_{name}", type_=PAGES.c[name].type) for name in FIRST_PAGE_COLUMNS
+    }
+    page["job_id"] = new_job.c.id
+    return (
+        insert(PAGES)
+        .from_select(list(page), select(*page.values()), include_defaults=False)
+        .add_cte(new_job)
     )
-    columns = [FIRST_PAGE_COLUMNS[0], "job_id", *FIRST_PAGE_COLUMNS[1:]]
-    return insert(PAGES).from_select(columns, page, include_defaults=False).add_cte(new_job)
 
 
 # PostgreSQL: the job, and its page from the job the CTE inserted, in one statement.
