@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("action", choices=["create"])
     keys.add_argument("--tenant", required=True, help="tenant name (created if new)")
     keys.add_argument("--name", default="", help="a label for the key")
+
+    from cli import train_cmd
+
+    train_cmd.register(sub)
+    from cli import eval_cmd
+
+    eval_cmd.register(sub)
     return parser
 
 
@@ -81,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return client_main(words)
     args = _parser().parse_args(words)
+    if args.command == "train":
+        from cli import train_cmd
+
+        return train_cmd.run(args)
     from shared.logging_setup import configure_logging
     from shared.settings import Settings
 
@@ -90,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"quire: invalid settings: {e}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if args.command == "eval":
+        from cli import eval_cmd
+
+        return eval_cmd.run(args, settings)
     if args.command == "run":
         from cli.local_run import run_local
 

@@ -76,9 +76,15 @@ class Settings(BaseSettings):
     archive_max_ratio: float = Field(200.0, gt=1.0, description="Member compression ratio cap.")
     ingest_slice_seconds: float = Field(60.0, gt=0, description="Ingest hands over after this.")
 
-    engine: str = Field("ppocr", description="ppocr, yolo-trocr or ppocr-trocr.")
-    detector_model: str | None = Field(None, description="YOLO .pt: path, s3://, or hub id.")
-    recognizer_model: str | None = Field(None, description="TrOCR folder: path, s3://, hub id.")
+    engine: str = Field(
+        "ppocr", description="ppocr, quire, ppocr-crnn, yolo-trocr or ppocr-trocr."
+    )
+    detector_model: str | None = Field(
+        None, description="YOLO .pt: a shipped model's name, path, s3://, or hub id."
+    )
+    recognizer_model: str | None = Field(
+        None, description="CRNN .pt or TrOCR folder: shipped name, path, s3://, hub id."
+    )
     model_cache_dir: Path | None = Field(None, description="S3 model cache; data_dir/models.")
     device: str = Field("auto", description="auto (cuda when present), cpu or cuda.")
     detector_confidence: float = Field(0.25, ge=0.0, le=1.0)

@@ -21,7 +21,7 @@ def test_unknown_engine_names_the_known_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("engine", "missing"),
-    [("yolo-trocr", "QUIRE_DETECTOR_MODEL"), ("ppocr-trocr", "QUIRE_RECOGNIZER_MODEL")],
+    [("yolo-trocr", "QUIRE_RECOGNIZER_MODEL"), ("ppocr-trocr", "QUIRE_RECOGNIZER_MODEL")],
 )
 def test_engines_with_models_need_them_configured(
     tmp_path: Path, engine: str, missing: str

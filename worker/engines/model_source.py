@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from worker.engines.builtin_models import builtin_path
+
 MANIFEST = ".quire-model.json"
 HASH_CHUNK = 1024 * 1024
 
@@ -58,7 +60,14 @@ def identity_of(name: str, digest: str) -> str:
 def resolve_model(
     source: str, cache_dir: Path, s3_client_factory: Callable[[], Any] | None = None
 ) -> ResolvedModel:
-    """Turn a configured model source into something a loader can open."""
+    """Turn a configured model source into something a loader can open.
+
+    Sources: a model quire ships (by name, see ``builtin_models``), ``s3://bucket/prefix``, a
+    local path, or a hub id where the host is online.
+    """
+    shipped = builtin_path(source)
+    if shipped is not None:
+        return ResolvedModel(str(shipped), identity_of(source, content_digest(shipped)))
     if source.startswith("s3://"):
         if s3_client_factory is None:
             raise ModelUnavailable(f"no S3 client to fetch {source}")

@@ -3,6 +3,12 @@
 - ``ppocr``: PP-OCRv5 detector + recognizer, offline on a CPU (the embedded default).
 - ``yolo-trocr``: YOLOv8 line detector + TrOCR recognizer, the production (GPU) engine.
 - ``ppocr-trocr``: PP-OCR's detector + TrOCR, for sites without a trained line detector.
+- ``quire``: quire's own YOLOv8n line detector + its CRNN handwriting recognizer (both shipped
+  in ``models/``; ``QUIRE_DETECTOR_MODEL`` / ``QUIRE_RECOGNIZER_MODEL`` override them).
+- ``ppocr-crnn``: PP-OCR's detector + quire's CRNN recognizer.
+
+``yolo-trocr`` uses quire's shipped detector unless ``QUIRE_DETECTOR_MODEL`` names another, so
+a GPU site with hub access only names a TrOCR checkpoint.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.settings import Settings
+from worker.engines import builtin_models
 from worker.engines.base import Detector, OcrEngine, Recognizer
 from worker.engines.model_source import ResolvedModel, resolve_model
 
@@ -30,10 +37,18 @@ def _ppocr_detector(settings: Settings) -> Detector:
     return load_ppocr_detector(settings.data_dir / "engine-cache", settings.ppocr_unclip_ratio)
 
 
+def _detector_source(settings: Settings) -> str:
+    return settings.detector_model or builtin_models.DETECTOR
+
+
+def _crnn_source(settings: Settings) -> str:
+    return settings.recognizer_model or builtin_models.RECOGNIZER
+
+
 def _yolo_detector(settings: Settings) -> Detector:
     from worker.engines.yolo import YoloDetector
 
-    model = _model(settings, settings.detector_model, "QUIRE_DETECTOR_MODEL")
+    model = _model(settings, _detector_source(settings), "QUIRE_DETECTOR_MODEL")
     return YoloDetector(
         model.path,
         conf=settings.detector_confidence,
@@ -62,6 +77,18 @@ def _trocr_recognizer(settings: Settings) -> Recognizer:
     )
 
 
+def _crnn_recognizer(settings: Settings) -> Recognizer:
+    from worker.engines.crnn import CrnnRecognizer
+
+    model = _model(settings, _crnn_source(settings), "QUIRE_RECOGNIZER_MODEL")
+    return CrnnRecognizer(
+        model.path,
+        device=settings.device,
+        batch_size=settings.recognizer_batch_size,
+        name=model.identity,
+    )
+
+
 def _ppocr(settings: Settings) -> OcrEngine:
     from worker.engines.ppocr import build_ppocr_engine
 
@@ -76,6 +103,8 @@ ENGINES: dict[str, EngineFactory] = {
     "ppocr": _ppocr,
     "yolo-trocr": lambda s: OcrEngine(_yolo_detector(s), _trocr_recognizer(s)),
     "ppocr-trocr": lambda s: OcrEngine(_ppocr_detector(s), _trocr_recognizer(s)),
+    "quire": lambda s: OcrEngine(_yolo_detector(s), _crnn_recognizer(s)),
+    "ppocr-crnn": lambda s: OcrEngine(_ppocr_detector(s), _crnn_recognizer(s)),
 }
 
 
@@ -84,9 +113,15 @@ def register_engine(name: str, factory: EngineFactory) -> None:
     ENGINES[name] = factory
 
 
-REQUIRED_MODELS = {
-    "yolo-trocr": ("detector_model", "recognizer_model"),
-    "ppocr-trocr": ("recognizer_model",),
+# Which model sources each engine needs: (setting, how it is found when the setting is unset).
+REQUIRED_MODELS: dict[str, tuple[tuple[str, Callable[[Settings], str | None]], ...]] = {
+    "yolo-trocr": (
+        ("detector_model", _detector_source),
+        ("recognizer_model", lambda s: s.recognizer_model),
+    ),
+    "ppocr-trocr": (("recognizer_model", lambda s: s.recognizer_model),),
+    "quire": (("detector_model", _detector_source), ("recognizer_model", _crnn_source)),
+    "ppocr-crnn": (("recognizer_model", _crnn_source),),
 }
 
 
@@ -96,8 +131,8 @@ def check_engine(settings: Settings) -> None:
     if settings.engine not in ENGINES:
         known = ", ".join(sorted(ENGINES))
         raise ValueError(f"unknown QUIRE_ENGINE {settings.engine!r}; known: {known}")
-    for field in REQUIRED_MODELS.get(settings.engine, ()):
-        _model(settings, getattr(settings, field), f"QUIRE_{field.upper()}")
+    for field, source in REQUIRED_MODELS.get(settings.engine, ()):
+        _model(settings, source(settings), f"QUIRE_{field.upper()}")
 
 
 def build_engine(settings: Settings) -> OcrEngine:
