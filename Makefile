@@ -51,3 +51,39 @@ checkov:
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .quire .pytest_cache .mypy_cache .ruff_cache
+
+# Synthetic handwriting (training/synth): fonts and texts into .quire/, then 200 letter pages.
+# Not part of `make test` or `make run`; the tests fall back to the system's DejaVu fonts.
+.PHONY: fonts texts synth
+fonts: install
+	$(BIN)/python -m training.synth.fonts fetch
+
+texts: install
+	$(BIN)/python -m training.synth.corpus fetch
+
+synth: fonts texts
+	$(BIN)/quire synth pages --out .quire/synth/pages -n 200 --seed 0
+
+# Training quire's shipped models (long runs; never part of `make test` or `make run`).
+# gt-data clones the open CC-BY sets of training/open_data.py into .quire/gt
+# (QUIRE_GT_MIRROR=DIR reads local git mirrors instead).
+.PHONY: gt-data train-recognizer train-detector eval-dev
+GT := .quire/gt
+TRAIN_GT := $(foreach s,banq-dcn+Copiste-d-un-jour HTR-United+CREMMA-AN-TestamentDePoilus \
+	HTR-United+CREMMA-MSS-19 alix-tz+peraire-ground-truth HTR-United+lectaurep-mariages-et-divorces,--gt $(GT)/$(s))
+DEV_GT := --gt $(GT)/HTR-United+CREMMA-MSS-20
+RUNS ?= .quire/runs
+
+gt-data: install
+	$(BIN)/python -m training.open_data fetch --dir $(GT)
+
+train-recognizer: gt-data
+	$(BIN)/quire train recognizer $(TRAIN_GT) --out $(RUNS)/recognizer --crop box \
+		--epoch-lines 3000 --epochs 60 --patience 8 --max-minutes $${MAX_MINUTES:-120}
+
+train-detector: gt-data
+	$(BIN)/quire train detector $(TRAIN_GT) --out $(RUNS)/detector --image-size 640 \
+		--epochs 60 --patience 10 --max-minutes $${MAX_MINUTES:-120}
+
+eval-dev: gt-data
+	$(BIN)/python -m bench.htr_quality $(DEV_GT) --engine ppocr --engine quire --engine ppocr-crnn

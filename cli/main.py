@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     from cli import eval_cmd
 
     eval_cmd.register(sub)
+    from cli import synth_cmd
+
+    synth_cmd.register(sub)
     return parser
 
 
@@ -92,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cli import train_cmd
 
         return train_cmd.run(args)
+    if args.command == "synth":
+        from cli import synth_cmd
+
+        return synth_cmd.run(args)
     from shared.logging_setup import configure_logging
     from shared.settings import Settings
 

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     ingest_slice_seconds: float = Field(60.0, gt=0, description="Ingest hands over after this.")
 
     engine: str = Field(
-        "ppocr", description="ppocr, quire, ppocr-crnn, yolo-trocr or ppocr-trocr."
+        "ppocr", description="ppocr, mixed, quire, ppocr-crnn, yolo-trocr or ppocr-trocr."
     )
     detector_model: str | None = Field(
         None, description="YOLO .pt: a shipped model's name, path, s3://, or hub id."
@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     gpu_concurrency: int = Field(4, ge=1, description="Pages in flight per GPU worker.")
     ppocr_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0)
     ppocr_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    printed_min_confidence: float = Field(
+        0.9, ge=0.0, le=1.0, description="mixed: below this PP-OCR line, the CRNN reads it."
+    )
+    mixed_min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0, description="mixed: lines read less surely than this are dropped."
+    )
 
     task_soft_time_limit: int = Field(240, ge=1)
     task_time_limit: int = Field(300, ge=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shared.settings import Settings
@@ -47,3 +48,56 @@ def test_registered_engine_is_built_by_name(tmp_path: Path) -> None:
         check_engine(Settings(engine="fake", data_dir=tmp_path))
     finally:
         ENGINES.pop("fake")
+
+
+def _ship_tiny_models(root: Path) -> None:
+    """A random CRNN and a tiny YOLO under the shipped names, as models/ holds them."""
+    from training.recognizer.codec import CtcCodec
+    from training.recognizer.crnn import Crnn, CrnnShape, save_crnn
+    from worker.engines import builtin_models
+    from worker.engines.yolo_build import build_yolo
+
+    codec = CtcCodec("ab")
+    shape = CrnnShape(height=32, channels=(8, 8, 8, 8), hidden=16, layers=1)
+    save_crnn(root / builtin_models.RECOGNIZER / "recognizer.pt", Crnn(shape, 3), codec)
+    (root / builtin_models.DETECTOR).mkdir(parents=True)
+    build_yolo("tiny", root / builtin_models.DETECTOR / "detector.pt", seed=0)
+
+
+def test_shipped_models_load_by_name_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.engines import builtin_models
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("QUIRE_BUILTIN_MODELS", str(tmp_path / "models"))
+    _ship_tiny_models(tmp_path / "models")
+    assert builtin_models.builtin_names() == sorted(
+        [builtin_models.DETECTOR, builtin_models.RECOGNIZER]
+    )
+    settings = Settings(engine="quire", data_dir=tmp_path, device="cpu")
+    check_engine(settings)
+    engine = build_engine(settings)
+    assert engine.name.startswith(f"{builtin_models.DETECTOR}@sha256:")
+    assert f"+{builtin_models.RECOGNIZER}@sha256:" in engine.name
+    page = np.full((64, 64, 3), 255, np.uint8)
+    assert len(engine.run([page])) == 1
+
+
+def test_mixed_engine_pairs_ppocr_with_the_shipped_crnn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUIRE_BUILTIN_MODELS", str(tmp_path / "models"))
+    _ship_tiny_models(tmp_path / "models")
+    engine = build_engine(Settings(engine="mixed", data_dir=tmp_path, device="cpu"))
+    assert engine.recognizer.name.startswith("ppocrv5-rec@")
+    assert "|quire-htr-crnn@sha256:" in engine.recognizer.name
+
+
+def test_engine_without_its_shipped_model_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("QUIRE_BUILTIN_MODELS", str(tmp_path / "none"))
+    with pytest.raises(ModelUnavailable):
+        check_engine(Settings(engine="ppocr-crnn", data_dir=tmp_path))

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from shared.ultralytics_env import FONT_NAME, FONT_SOURCES, prepare_ultralytics
 from worker.engines.base import DetectedLine
 from worker.engines.yolo import YoloDetector, lines_from_boxes, resolve_device
 from worker.engines.yolo_build import SIZES, build_yolo
-from worker.engines.yolo_env import FONT_NAME, FONT_SOURCES, prepare_ultralytics
 
 ENV_VARS = ("YOLO_OFFLINE", "YOLO_CONFIG_DIR", "YOLO_AUTOINSTALL")
 REPO = Path(__file__).resolve().parents[2]

@@ -91,7 +91,9 @@ def line_to_array(image: Image.Image | np.ndarray, shape: CrnnShape) -> np.ndarr
     gray = pil.convert("L")
     w, h = gray.size
     width = max(8, min(shape.max_width, round(w * shape.height / max(h, 1))))
-    resized = np.asarray(gray.resize((width, shape.height), Image.Resampling.BILINEAR), dtype=np.float32)
+    resized = np.asarray(
+        gray.resize((width, shape.height), Image.Resampling.BILINEAR), dtype=np.float32
+    )
     low, high = np.percentile(resized, (2, 98))
     stretched = (high - resized) / max(high - low, 1.0)
     return np.clip(stretched, 0.0, 1.0)

@@ -37,6 +37,7 @@ from training.run_log import EarlyStopping, EpochRecord, MetricsLog, TimeBudget,
 from training.samples import LineSample
 
 BEST_FILE = "recognizer.pt"
+PLATEAU_AFTER_CER = 0.95
 # Always in the codec, so fine-tuning on English or digits never needs a new output row.
 BASE_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " "
 LAST_FILE = "last.pt"
@@ -291,7 +292,8 @@ def _epoch(run: _Run, train_set: _Prepared, val_set: _Prepared, budget: TimeBudg
     run.epoch += 1
     tally = validate(run.model, run.codec, val_set.arrays, val_set.texts, run.device)
     cer = tally.cer
-    run.plateau.step(cer)
+    if cer < PLATEAU_AFTER_CER:  # before CTC emits its first characters, keep the full rate
+        run.plateau.step(cer)
     best = run.stopper.update(run.epoch, cer)
     seconds = time.monotonic() - started
     if best:

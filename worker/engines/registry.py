@@ -6,6 +6,9 @@
 - ``quire``: quire's own YOLOv8n line detector + its CRNN handwriting recognizer (both shipped
   in ``models/``; ``QUIRE_DETECTOR_MODEL`` / ``QUIRE_RECOGNIZER_MODEL`` override them).
 - ``ppocr-crnn``: PP-OCR's detector + quire's CRNN recognizer.
+- ``mixed``: PP-OCR's detector; each line read by PP-OCR's recognizer, and again by quire's
+  CRNN when PP-OCR's confidence is below ``QUIRE_PRINTED_MIN_CONFIDENCE`` (print and hands on
+  one page).
 
 ``yolo-trocr`` uses quire's shipped detector unless ``QUIRE_DETECTOR_MODEL`` names another, so
 a GPU site with hub access only names a TrOCR checkpoint.
@@ -89,6 +92,19 @@ def _crnn_recognizer(settings: Settings) -> Recognizer:
     )
 
 
+def _mixed(settings: Settings) -> OcrEngine:
+    from worker.engines.confidence_choice import ConfidenceChoice
+    from worker.engines.ppocr import build_ppocr_engine
+
+    ppocr = build_ppocr_engine(
+        settings.data_dir / "engine-cache", unclip_ratio=settings.ppocr_unclip_ratio
+    )
+    choice = ConfidenceChoice(
+        ppocr.recognizer, _crnn_recognizer(settings), settings.printed_min_confidence
+    )
+    return OcrEngine(ppocr.detector, choice, min_confidence=settings.mixed_min_confidence)
+
+
 def _ppocr(settings: Settings) -> OcrEngine:
     from worker.engines.ppocr import build_ppocr_engine
 
@@ -105,6 +121,7 @@ ENGINES: dict[str, EngineFactory] = {
     "ppocr-trocr": lambda s: OcrEngine(_ppocr_detector(s), _trocr_recognizer(s)),
     "quire": lambda s: OcrEngine(_yolo_detector(s), _crnn_recognizer(s)),
     "ppocr-crnn": lambda s: OcrEngine(_ppocr_detector(s), _crnn_recognizer(s)),
+    "mixed": _mixed,
 }
 
 
@@ -122,6 +139,7 @@ REQUIRED_MODELS: dict[str, tuple[tuple[str, Callable[[Settings], str | None]], .
     "ppocr-trocr": (("recognizer_model", lambda s: s.recognizer_model),),
     "quire": (("detector_model", _detector_source), ("recognizer_model", _crnn_source)),
     "ppocr-crnn": (("recognizer_model", _crnn_source),),
+    "mixed": (("recognizer_model", _crnn_source),),
 }
 
 

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import torch
 
+from shared.ultralytics_env import prepare_ultralytics
 from worker.engines.base import DetectedLine, Image
-from worker.engines.yolo_env import prepare_ultralytics
 
 
 class YoloDetector:
@@ -49,7 +49,7 @@ class YoloDetector:
             batch_size: Pages per forward pass.
             device: ``"auto"`` (first GPU if any, else CPU), ``"cpu"``, ``"cuda:0"``, ...
             config_dir: Ultralytics settings folder if ``YOLO_CONFIG_DIR`` is unset (default:
-                ``yolo_env.default_config_dir()``).
+                ``ultralytics_env.default_config_dir()``).
             name: Engine name for results (default: ``yolov8:<weights stem>``).
 
         Raises:

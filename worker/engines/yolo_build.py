@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from worker.engines.yolo_env import prepare_ultralytics
+from shared.ultralytics_env import prepare_ultralytics
 
 if TYPE_CHECKING:
     from torch import nn
@@ -36,7 +36,7 @@ def build_yolo(size: str, out_path: Path, seed: int = 0, *, config_dir: Path | N
         out_path: Where to write the checkpoint; must end in ``.pt``. Parent folders are created.
         seed: Seed of the random weights; the same seed gives the same weights.
         config_dir: Ultralytics settings folder if ``YOLO_CONFIG_DIR`` is unset (default:
-            ``yolo_env.default_config_dir()``).
+            ``ultralytics_env.default_config_dir()``).
 
     Returns:
         ``out_path``, loadable with ``ultralytics.YOLO(str(out_path))``.
