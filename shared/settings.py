@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     ingest_slice_seconds: float = Field(60.0, gt=0, description="Ingest hands over after this.")
 
     engine: str = Field(
-        "ppocr", description="ppocr, mixed, quire, ppocr-crnn, yolo-trocr or ppocr-trocr."
+        "mixed", description="mixed, ppocr, quire, ppocr-crnn, yolo-trocr or ppocr-trocr."
     )
     detector_model: str | None = Field(
         None, description="YOLO .pt: a shipped model's name, path, s3://, or hub id."
@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         None, description="CRNN .pt or TrOCR folder: shipped name, path, s3://, hub id."
     )
     model_cache_dir: Path | None = Field(None, description="S3 model cache; data_dir/models.")
+    builtin_models_dir: Path | None = Field(
+        None, description="The models quire ships; default: the checkout's models/."
+    )
     device: str = Field("auto", description="auto (cuda when present), cpu or cuda.")
     detector_confidence: float = Field(0.25, ge=0.0, le=1.0)
     detector_iou: float = Field(0.45, gt=0.0, le=1.0)

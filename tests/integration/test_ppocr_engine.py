@@ -20,7 +20,18 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcrEngine]:
-    yield build_engine(Settings(data_dir=tmp_path_factory.mktemp("ppocr")))
+    yield build_engine(Settings(engine="ppocr", data_dir=tmp_path_factory.mktemp("ppocr")))
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcrEngine]:
+    yield build_engine(Settings(data_dir=tmp_path_factory.mktemp("mixed"), device="cpu"))
+
+
+def test_the_default_mixed_engine_keeps_ppocr_on_print(mixed: OcrEngine) -> None:
+    assert mixed.recognizer.name.startswith("ppocrv5-rec@")  # the default is `mixed`
+    assert "|quire-htr-crnn@sha256:" in mixed.recognizer.name
+    assert read(mixed, "ocrmypdf_crom.png") == "Covfefe is a perfectly cromulent word."
 
 
 def read(engine: OcrEngine, name: str) -> str:

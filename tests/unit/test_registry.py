@@ -70,9 +70,9 @@ def test_shipped_models_load_by_name_offline(
     from worker.engines import builtin_models
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("QUIRE_BUILTIN_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("QUIRE_BUILTIN_MODELS_DIR", str(tmp_path / "models"))
     _ship_tiny_models(tmp_path / "models")
-    assert builtin_models.builtin_names() == sorted(
+    assert builtin_models.builtin_names(tmp_path / "models") == sorted(
         [builtin_models.DETECTOR, builtin_models.RECOGNIZER]
     )
     settings = Settings(engine="quire", data_dir=tmp_path, device="cpu")
@@ -87,7 +87,7 @@ def test_shipped_models_load_by_name_offline(
 def test_mixed_engine_pairs_ppocr_with_the_shipped_crnn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("QUIRE_BUILTIN_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("QUIRE_BUILTIN_MODELS_DIR", str(tmp_path / "models"))
     _ship_tiny_models(tmp_path / "models")
     engine = build_engine(Settings(engine="mixed", data_dir=tmp_path, device="cpu"))
     assert engine.recognizer.name.startswith("ppocrv5-rec@")
@@ -98,6 +98,6 @@ def test_engine_without_its_shipped_model_refuses_to_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("QUIRE_BUILTIN_MODELS", str(tmp_path / "none"))
+    monkeypatch.setenv("QUIRE_BUILTIN_MODELS_DIR", str(tmp_path / "none"))
     with pytest.raises(ModelUnavailable):
         check_engine(Settings(engine="ppocr-crnn", data_dir=tmp_path))

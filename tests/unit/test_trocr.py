@@ -17,6 +17,7 @@ import pytest
 import torch
 from transformers import TrOCRProcessor, VisionEncoderDecoderModel
 
+from tests.offline_torch import offline_single_thread
 from worker.engines.base import Recognition
 from worker.engines.batching import bucket_by_width, restore_order
 from worker.engines.trocr import TrOcrRecognizer, _until_first
@@ -34,13 +35,8 @@ WIDTHS = (200, 40, 120, 16, 300)  # not sorted, so width buckets reorder the cro
 
 @pytest.fixture(scope="module", autouse=True)
 def _offline_single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with offline_single_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

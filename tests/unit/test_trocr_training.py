@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from transformers import TrOCRProcessor, VisionEncoderDecoderModel
 
 from shared.textnorm import normalize_text
+from tests.offline_torch import offline_single_thread
 from training.run_log import MetricsLog
 from training.samples import LineSample
 from training.trocr_training import (
@@ -45,13 +46,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module", autouse=True)
 def _offline_single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with offline_single_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

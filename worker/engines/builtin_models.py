@@ -1,13 +1,12 @@
 """The models quire trained and ships in ``models/``, loadable by name offline.
 
 ``models/<name>/`` holds one weights file (``detector.pt`` or ``recognizer.pt``) and its
-``MODEL_CARD.md``. ``QUIRE_BUILTIN_MODELS`` points elsewhere (the worker image copies them to
-``/opt/quire/models``).
+``MODEL_CARD.md``. ``QUIRE_BUILTIN_MODELS_DIR`` points elsewhere (the worker image copies them
+to ``/opt/quire/models``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 DETECTOR = "quire-lines-yolov8n"
@@ -16,25 +15,21 @@ WEIGHT_FILES = ("detector.pt", "recognizer.pt")
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
-def builtin_root() -> Path:
-    """Where the shipped models are: ``QUIRE_BUILTIN_MODELS`` or the checkout's ``models/``."""
-    return Path(os.environ.get("QUIRE_BUILTIN_MODELS") or REPO_MODELS)
-
-
-def builtin_path(name: str) -> Path | None:
-    """The weights file of the shipped model ``name``; None if there is no such model."""
+def builtin_path(name: str, root: Path | None = None) -> Path | None:
+    """The weights file of the shipped model ``name`` under ``root`` (default: the checkout's
+    ``models/``); None if there is no such model."""
     if not name or "/" in name or name.startswith("."):
         return None
-    folder = builtin_root() / name
+    folder = (root or REPO_MODELS) / name
     for file in WEIGHT_FILES:
         if (folder / file).is_file():
             return folder / file
     return None
 
 
-def builtin_names() -> list[str]:
+def builtin_names(root: Path | None = None) -> list[str]:
     """Every shipped model's name."""
-    root = builtin_root()
-    if not root.is_dir():
+    folder = root or REPO_MODELS
+    if not folder.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if builtin_path(p.name) is not None)
+    return sorted(p.name for p in folder.iterdir() if builtin_path(p.name, folder) is not None)

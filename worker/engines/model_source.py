@@ -58,14 +58,17 @@ def identity_of(name: str, digest: str) -> str:
 
 
 def resolve_model(
-    source: str, cache_dir: Path, s3_client_factory: Callable[[], Any] | None = None
+    source: str,
+    cache_dir: Path,
+    s3_client_factory: Callable[[], Any] | None = None,
+    builtin_dir: Path | None = None,
 ) -> ResolvedModel:
     """Turn a configured model source into something a loader can open.
 
     Sources: a model quire ships (by name, see ``builtin_models``), ``s3://bucket/prefix``, a
     local path, or a hub id where the host is online.
     """
-    shipped = builtin_path(source)
+    shipped = builtin_path(source, builtin_dir)
     if shipped is not None:
         return ResolvedModel(str(shipped), identity_of(source, content_digest(shipped)))
     if source.startswith("s3://"):

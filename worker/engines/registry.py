@@ -31,7 +31,12 @@ def _model(settings: Settings, source: str | None, variable: str) -> ResolvedMod
         raise ValueError(f"QUIRE_ENGINE={settings.engine} needs {variable}")
     from shared.storage.s3 import s3_client
 
-    return resolve_model(source, settings.effective_model_cache_dir, lambda: s3_client(settings))
+    return resolve_model(
+        source,
+        settings.effective_model_cache_dir,
+        lambda: s3_client(settings),
+        builtin_dir=settings.builtin_models_dir,
+    )
 
 
 def _ppocr_detector(settings: Settings) -> Detector:
