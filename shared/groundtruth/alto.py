@@ -17,6 +17,7 @@ from pathlib import Path
 
 from shared.groundtruth.geometry import NO_BOX, parse_dimension, parse_points
 from shared.groundtruth.model import Box, GroundTruthError, GtLine, GtPage, GtProblem, Point
+from shared.groundtruth.tree import lines_in_containers
 
 _NAMESPACE = re.compile(r"http://www\.loc\.gov/standards/alto/ns-v(\d)#?")
 VERSIONS = ("2", "3", "4")
@@ -102,15 +103,7 @@ def _tag_labels(root: ET.Element, ns: str) -> dict[str, str]:
 
 def _text_lines(page: ET.Element, ns: str) -> Iterator[tuple[ET.Element, str | None]]:
     """Every ``TextLine`` in document order with the id of the ``TextBlock`` holding it."""
-    stack: list[tuple[ET.Element, str | None]] = [(child, None) for child in reversed(page)]
-    while stack:
-        element, block_id = stack.pop()
-        if element.tag == f"{ns}TextLine":
-            yield element, block_id
-            continue
-        if element.tag == f"{ns}TextBlock":
-            block_id = element.get("ID") or block_id
-        stack.extend((child, block_id) for child in reversed(element))
+    return lines_in_containers(page, f"{ns}TextLine", f"{ns}TextBlock", "ID")
 
 
 def _line(

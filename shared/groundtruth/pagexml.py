@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shared.groundtruth.geometry import NO_BOX, parse_dimension, parse_points
 from shared.groundtruth.model import GroundTruthError, GtLine, GtPage, GtProblem, Point
+from shared.groundtruth.tree import lines_in_containers
 
 NAMESPACE_PREFIX = "http://schema.primaresearch.org/PAGE/gts/pagecontent/"
 VERSIONS = ("2010-03-19", "2013-07-15", "2017-07-15", "2019-07-15")
@@ -72,15 +73,7 @@ def read_pagexml(root: ET.Element, source: Path) -> tuple[GtPage, list[GtProblem
 
 def _text_lines(page: ET.Element, ns: str) -> Iterator[tuple[ET.Element, str | None]]:
     """Every ``TextLine`` in document order with the id of the ``TextRegion`` holding it."""
-    stack: list[tuple[ET.Element, str | None]] = [(child, None) for child in reversed(page)]
-    while stack:
-        element, region_id = stack.pop()
-        if element.tag == f"{ns}TextLine":
-            yield element, region_id
-            continue
-        if element.tag == f"{ns}TextRegion":
-            region_id = element.get("id") or region_id
-        stack.extend((child, region_id) for child in reversed(element))
+    return lines_in_containers(page, f"{ns}TextLine", f"{ns}TextRegion", "id")
 
 
 def _line(element: ET.Element, ns: str, line_id: str, region_id: str | None) -> GtLine:
