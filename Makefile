@@ -10,6 +10,11 @@ CHECKOV_VENV ?= .venv-checkov
 .PHONY: install run test test-unit chaos lint format clean checkov
 
 $(STAMP): pyproject.toml
+	@# libarchive reads uploaded archives (zip, 7z, RAR, tar); Debian ships it as libarchive13.
+	@ldconfig -p | grep -q 'libarchive\.so\.13' || { \
+		echo "installing the system library libarchive13"; \
+		(apt-get install -y -q libarchive13 || (apt-get update -q && apt-get install -y -q libarchive13)) \
+		|| { echo "libarchive13 is missing: install it (apt-get install libarchive13)"; exit 1; }; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned in the worker extra, so pip never resolves a bare (multi-GB) torch.

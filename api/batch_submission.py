@@ -33,7 +33,6 @@ from shared.storage import ObjectStore
 from shared.task_sender import TaskSender
 
 log = logging.getLogger("quire.api")
-ARCHIVES = "zip, tar or tar.gz"
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def archive_kind(head: bytes) -> str:
     """The archive format of an upload's first bytes; 415 if it is not one."""
     kind = media.sniff_archive(head)
     if kind is None:
-        raise UnsupportedMediaType(f"the batch file must be a {ARCHIVES} archive")
+        raise UnsupportedMediaType(f"the batch file must be a {media.ARCHIVE_NAMES} archive")
     return kind
 
 

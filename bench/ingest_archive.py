@@ -5,10 +5,15 @@ from the object store member by member. Each archive is ingested in a fresh chil
 its peak RSS is its own; the 10,000-member run is compared with a 100-member run in the same
 invocation (target: peak RSS within 1.2x — memory must not grow with the archive).
 
-Store: a moto S3 server in its own process on loopback (ranged reads for zip); database:
-PostgreSQL if QUIRE_TEST_DATABASE_URL answers, else SQLite; broker: Redis database 14.
+``--baseline REV`` runs the same two ingests a second time with the archive reader of git
+revision REV (its ``worker/archives.py`` loaded in place of today's), alternating readers
+size by size, so a new reader is measured side by side with the one it replaces.
 
-    .venv/bin/python -m bench.ingest_archive [--members 10000] [--small 100] [--format zip]
+Store: a moto S3 server in its own process on loopback (ranged reads for zip and 7z);
+database: PostgreSQL if QUIRE_TEST_DATABASE_URL answers, else SQLite; broker: Redis db 14.
+
+    .venv/bin/python -m bench.ingest_archive [--members 10000] [--small 100]
+        [--format zip|tar.gz|7z] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -53,6 +58,14 @@ def build_archive(path: Path, members: int, fmt: str) -> None:
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
             for i, name in enumerate(names):
                 archive.writestr(name, tiny_png(i))
+        return
+    if fmt == "7z":
+        import libarchive
+
+        with libarchive.file_writer(str(path), "7zip") as archive:
+            for i, name in enumerate(names):
+                data = tiny_png(i)
+                archive.add_file_from_memory(name, len(data), data)
         return
     with tarfile.open(path, "w:gz") as archive:
         for i, name in enumerate(names):
@@ -115,11 +128,11 @@ def child_env(endpoint: str, bucket: str, db_url: str, folder: Path) -> dict[str
     }
 
 
-def run_child(env: dict[str, str], archive: Path) -> tuple[float, int, int]:
+def run_child(env: dict[str, str], archive: Path, baseline: str | None) -> tuple[float, int, int]:
     """Ingest one archive in a fresh process; (seconds, members, peak RSS in KiB)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.ingest_archive", "--child", str(archive)],
-        env=env,
+        env={**env, "QUIRE_BENCH_READER_REV": baseline or ""},
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -132,8 +145,25 @@ def run_child(env: dict[str, str], archive: Path) -> tuple[float, int, int]:
     return float(seconds), int(members), int(usage.ru_maxrss)
 
 
+def load_reader(rev: str) -> None:
+    """Put revision ``rev``'s ``worker/archives.py`` in place of today's, before the ingest
+    imports it."""
+    import importlib.util
+
+    source = subprocess.run(
+        ["git", "show", f"{rev}:worker/archives.py"], capture_output=True, check=True
+    ).stdout
+    spec = importlib.util.spec_from_loader("worker.archives", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["worker.archives"] = module
+    exec(compile(source, f"{rev}:worker/archives.py", "exec"), module.__dict__)
+
+
 def child(archive: Path) -> None:
     """Upload the archive, make a batch of it, then time the ingest step alone."""
+    if rev := os.environ.get("QUIRE_BENCH_READER_REV"):
+        load_reader(rev)
     from shared.celery_config import build_celery
     from shared.db.migrate import upgrade
     from shared.db.models import Batch, BatchItem
@@ -189,7 +219,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=100)
-    parser.add_argument("--format", choices=["zip", "tar.gz"], default="zip")
+    parser.add_argument("--format", choices=["zip", "tar.gz", "7z"], default="zip")
+    parser.add_argument("--baseline", help="git revision whose archive reader to compare")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -214,35 +245,51 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="quire-bench-") as tmp:
             folder = Path(tmp)
             env = child_env(endpoint, bucket, database_url(folder), folder)
-            runs = []
+            readers = [None, args.baseline] if args.baseline else [None]
+            runs: dict[str | None, list[tuple[int, int, float, int, int]]] = {}
             for count in (args.small, args.members):
                 archive = folder / f"members-{count}.{args.format}"
                 build_archive(archive, count, args.format)
-                seconds, members, rss = run_child(env, archive)
-                runs.append((count, archive.stat().st_size, seconds, members, rss))
+                for reader in readers:
+                    seconds, members, rss = run_child(env, archive, reader)
+                    row = (count, archive.stat().st_size, seconds, members, rss)
+                    runs.setdefault(reader, []).append(row)
     finally:
         moto.terminate()
         redis.Redis.from_url(REDIS_URL).flushdb()
         drop_database(env["QUIRE_DATABASE_URL"])
-    report(runs, args.format, env["QUIRE_DATABASE_URL"].split(":")[0])
-
-
-def report(runs: list[tuple[int, int, float, int, int]], fmt: str, db: str) -> None:
     print(
         f"machine: {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
-        f"{os.cpu_count()} CPU cores; store: moto S3 on loopback; database: {db}; "
-        f"archive: {fmt}"
+        f"{os.cpu_count()} CPU cores; store: moto S3 on loopback; database: "
+        f"{env['QUIRE_DATABASE_URL'].split(':')[0]}; archive: {args.format}"
     )
-    print("| members | archive bytes | seconds | members/s | peak RSS (MiB) |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| reader | members | archive bytes | seconds | members/s | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for reader, rows in runs.items():
+        report(reader or "today's (libarchive)", rows)
+    for reader, rows in runs.items():
+        ratio = rows[-1][4] / rows[0][4]
+        mark = "ok" if ratio <= TARGET_RSS_RATIO else "MISSED"
+        print(
+            f"{reader or 'today'}: peak RSS ratio {rows[-1][0]} vs {rows[0][0]} members: "
+            f"{ratio:.2f} (target <= 1.2) {mark}"
+        )
+    if args.baseline:
+        ours, theirs = runs[None][-1], runs[args.baseline][-1]
+        print(
+            f"{ours[0]} members, today vs {args.baseline}: members/s "
+            f"{(ours[3] / ours[2]) / (theirs[3] / theirs[2]):.2f}x, "
+            f"peak RSS {ours[4] / theirs[4]:.2f}x"
+        )
+
+
+def report(reader: str, runs: list[tuple[int, int, float, int, int]]) -> None:
     for count, size, seconds, members, rss in runs:
         assert members == count, (members, count)
-        print(f"| {count} | {size} | {seconds:.1f} | {members / seconds:.0f} | {rss / 1024:.0f} |")
-    ratio = runs[-1][4] / runs[0][4]
-    mark = "ok" if ratio <= TARGET_RSS_RATIO else "MISSED"
-    print(
-        f"peak RSS ratio {runs[-1][0]} vs {runs[0][0]} members: {ratio:.2f} (target <= 1.2) {mark}"
-    )
+        print(
+            f"| {reader} | {count} | {size} | {seconds:.1f} | {members / seconds:.0f} "
+            f"| {rss / 1024:.0f} |"
+        )
 
 
 if __name__ == "__main__":

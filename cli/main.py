@@ -120,12 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_api(settings, args.host, args.port, args.workers or settings.api_workers)
     if args.command == "worker":
         from worker.celery_app import run_worker
+        from worker.libarchive_reader import LibArchiveMissing
 
         queues = args.queues.split(",")
         gpu = "gpu" in queues
         pool = args.pool or ("threads" if gpu else "prefork")
         concurrency = args.concurrency or (settings.gpu_concurrency if gpu else 2)
-        run_worker(settings, queues, concurrency, pool)
+        try:
+            run_worker(settings, queues, concurrency, pool)
+        except LibArchiveMissing as e:
+            print(f"quire: {e}", file=sys.stderr)
+            return 2
         return 0
     if args.command in ("sweeper", "scaler"):
         return _run_periodic(settings, args.command)

@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quire", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     submit = sub.add_parser("submit", parents=[common], help="send a file, folder or archive")
-    submit.add_argument("path", type=Path, help="an image, PDF, TIFF, zip/tar archive or folder")
+    submit.add_argument(
+        "path", type=Path, help="an image, PDF, TIFF, archive (zip, 7z, RAR, tar) or folder"
+    )
     submit.add_argument("--priority", choices=["interactive", "bulk"])
     submit.add_argument("--callback-url", help="webhook called when it finishes")
     submit.add_argument("--metadata", type=_metadata, help="a JSON object kept with it")

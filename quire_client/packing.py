@@ -21,7 +21,35 @@ InputKind = Literal["document", "archive", "folder"]
 ZIP = "application/zip"
 GZIP = "application/gzip"
 TAR = "application/x-tar"
-ARCHIVE_SUFFIXES = ((".tar.gz", GZIP), (".tgz", GZIP), (".zip", ZIP), (".tar", TAR))
+SEVEN_Z = "application/x-7z-compressed"
+RAR = "application/vnd.rar"
+BZIP2 = "application/x-bzip2"
+XZ = "application/x-xz"
+ZSTD = "application/zstd"
+ARCHIVE_SUFFIXES = (
+    (".tar.gz", GZIP),
+    (".tgz", GZIP),
+    (".tar.bz2", BZIP2),
+    (".tbz2", BZIP2),
+    (".tar.xz", XZ),
+    (".txz", XZ),
+    (".tar.zst", ZSTD),
+    (".zip", ZIP),
+    (".7z", SEVEN_Z),
+    (".rar", RAR),
+    (".tar", TAR),
+)
+ARCHIVE_MAGIC = (
+    (b"PK\x03\x04", ZIP),
+    (b"PK\x05\x06", ZIP),
+    (b"PK\x07\x08", ZIP),
+    (b"7z\xbc\xaf\x27\x1c", SEVEN_Z),
+    (b"Rar!\x1a\x07", RAR),
+    (b"\x1f\x8b", GZIP),
+    (b"BZh", BZIP2),
+    (b"\xfd7zXZ\x00", XZ),
+    (b"\x28\xb5\x2f\xfd", ZSTD),
+)
 DOCUMENT_MAGIC = (
     (b"%PDF", "application/pdf"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -32,19 +60,18 @@ DOCUMENT_MAGIC = (
     (b"BM", "image/bmp"),
 )
 # Already compressed: deflating them again costs time and saves nothing.
-STORED_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".pdf", ".zip", ".gz"})
+STORED_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".pdf", ".zip", ".gz", ".7z", ".rar", ".xz"}
+)
 STATE_SUFFIX = ".quire-state.json"
 
 
 def sniff_archive(head: bytes) -> str | None:
     """The archive media type that a file's first 512 bytes show, if any."""
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
-        return ZIP
-    if head[:2] == b"\x1f\x8b":
-        return GZIP
-    if head[257:262] == b"ustar":
+    found = next((media for magic, media in ARCHIVE_MAGIC if head.startswith(magic)), None)
+    if found is None and head[257:262] == b"ustar":
         return TAR
-    return None
+    return found
 
 
 def sniff_document(head: bytes) -> str | None:
@@ -63,7 +90,7 @@ def _head(path: Path) -> bytes:
 
 
 def archive_type(path: Path) -> str | None:
-    """The media type of an archive file (zip, tar, tar.gz), or None for anything else."""
+    """The media type of an archive file (zip, 7z, RAR, tar, compressed tar), or None."""
     head = _head(path)
     if sniff_document(head) is not None:
         return None

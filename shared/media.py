@@ -54,18 +54,30 @@ def by_mime(mime: str) -> MediaType | None:
 
 
 ARCHIVE_SNIFF_BYTES = 512
-ARCHIVE_EXTENSIONS = {"zip": "zip", "tar": "tar", "tar.gz": "tar.gz"}
+ARCHIVE_KINDS = ("zip", "7z", "rar", "tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst")
+"""The archive formats a batch may come in (read by libarchive in the worker)."""
+ARCHIVE_NAMES = "zip, 7z, RAR, tar, tar.gz, tar.bz2, tar.xz or tar.zst"
+ARCHIVE_EXTENSIONS = {kind: kind for kind in ARCHIVE_KINDS}
+
+_ARCHIVE_MAGIC = (
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # an empty zip is its end record alone
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07\x00", "rar"),  # RAR 1.5-4.x
+    (b"Rar!\x1a\x07\x01\x00", "rar"),  # RAR 5
+    (b"\x1f\x8b", "tar.gz"),
+    (b"BZh", "tar.bz2"),
+    (b"\xfd7zXZ\x00", "tar.xz"),
+    (b"\x28\xb5\x2f\xfd", "tar.zst"),
+)
 
 
 def sniff_archive(head: bytes) -> str | None:
-    """``zip``, ``tar`` or ``tar.gz`` from the first 512 bytes, or None.
+    """The archive kind (one of ``ARCHIVE_KINDS``) that the first 512 bytes show, or None.
 
-    Gzip is taken to hold a tar; reading it as one tells for sure.
+    A gzip, bzip2, xz or zstd stream is taken to hold a tar; reading it as one tells for sure.
     """
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "zip"
-    if head[:2] == b"\x1f\x8b":
-        return "tar.gz"
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    found = next((kind for magic, kind in _ARCHIVE_MAGIC if head.startswith(magic)), None)
+    if found is None and len(head) >= 262 and head[257:262] == b"ustar":
         return "tar"
-    return None
+    return found

@@ -68,3 +68,15 @@ def tar_gz_of(members: dict[str, bytes]) -> bytes:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return out.getvalue()
+
+
+def seven_z_of(members: dict[str, bytes]) -> bytes:
+    from tests.hostile_inputs import libarchive_write
+
+    return libarchive_write(list(members.items()), "7zip")
+
+
+def rar_of(members: dict[str, bytes]) -> bytes:
+    from tests.rar_fixtures import make_rar
+
+    return make_rar(list(members.items()))

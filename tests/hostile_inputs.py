@@ -4,7 +4,8 @@ PDFs are written by hand (``pdf_bytes``) so that page sizes, rotation, page cont
 standard security handler (RC4, revision 3) are exactly what a test needs; TIFFs come from
 Pillow, or by hand (``tiff_headers``) where thousands of frames or header-only frame sizes
 are needed; zips and tars are written with any name, type or header field a test needs
-(``make_zip``, ``make_tar``, ``patch_zip``).
+(``make_zip``, ``make_tar``, ``patch_zip``); 7z archives, encrypted zips and zstd tars are
+written by libarchive itself (``libarchive_write``), RAR archives by ``tests.rar_fixtures``.
 """
 
 from __future__ import annotations
@@ -273,3 +274,48 @@ def png_declaring(width: int, height: int, bit_depth: int = 8, colour_type: int 
 def encrypted_member(data: bytes, name: str) -> bytes:
     """The zip ``data`` with member ``name`` flagged as encrypted (general purpose bit 0)."""
     return patch_zip(data, name, central={8: ("<H", 0x1)}, local={6: ("<H", 0x1)})
+
+
+@dataclass(frozen=True)
+class W:
+    """An entry for ``libarchive_write``: a regular file unless ``link`` or ``folder``."""
+
+    name: str
+    data: bytes = b""
+    link: str = ""  # a symbolic link to this target
+    folder: bool = False
+
+
+def libarchive_write(
+    entries: Iterable[W | tuple[str, bytes]],
+    format_name: str,
+    filter_name: str | None = None,
+    options: str = "",
+    passphrase: str | None = None,
+) -> bytes:
+    """An archive written by libarchive (``7zip``, ``zip``, ``gnutar``, ...) into memory."""
+    import libarchive  # the worker's dependency: only the tests that need it import it
+    from libarchive.entry import FileType
+
+    chunks: list[bytes] = []
+
+    def collect(data: bytes) -> int:
+        chunks.append(bytes(data))
+        return len(data)
+
+    with libarchive.custom_writer(
+        collect, format_name, filter_name, options=options, passphrase=passphrase
+    ) as archive:
+        for raw in entries:
+            entry = W(*raw) if isinstance(raw, tuple) else raw
+            if entry.link:  # libarchive's 7z writer crashes on links: zip and tar only
+                archive.add_file_from_memory(
+                    entry.name, 0, b"", filetype=FileType.SYMBOLINK_LINK, linkpath=entry.link
+                )
+            elif entry.folder:
+                archive.add_file_from_memory(
+                    entry.name, 0, b"", filetype=FileType.DIRECTORY, permission=0o755
+                )
+            else:
+                archive.add_file_from_memory(entry.name, len(entry.data), entry.data)
+    return b"".join(chunks)

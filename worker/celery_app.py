@@ -20,12 +20,13 @@ from celery.signals import (
 from celery.worker import state as worker_state
 
 from shared.celery_config import build_celery
-from shared.queues import GPU_QUEUE
+from shared.queues import GPU_QUEUE, INGEST_BATCH, TASK_QUEUES
 from shared.redis_client import redis_from_url
 from shared.settings import Settings
 from worker.context import WorkerContext
 from worker.engines.registry import check_engine
 from worker.heartbeat import beat, start_heartbeat
+from worker.libarchive_reader import library_version
 from worker.metrics import serve_metrics
 from worker.stall_watchdog import Watchdog, queues_waiting, start_watchdog
 from worker.tasks import register_tasks
@@ -48,6 +49,8 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
     sessions must not be shared across a fork); with threads (the GPU worker's pool) it is
     loaded once, and the ``concurrency`` page tasks share it through the micro-batchers.
     """
+    if TASK_QUEUES[INGEST_BATCH] in queues:  # LibArchiveMissing now, not at the first batch
+        log.info("archives are read with libarchive %s", library_version())
     app, ctx = create_worker_app(settings)
     loads_engine = GPU_QUEUE in queues
     name = f"quire-{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"

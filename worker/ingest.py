@@ -18,6 +18,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared import media
 from shared.celery_config import PRIORITY_BY_NAME
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, utcnow
 from shared.db.session import transaction
@@ -91,9 +92,8 @@ def ingest_batch(ctx: WorkerContext, batch_id: str) -> None:
     ref = _load(ctx, batch_id)
     if ref is None:
         return
-    deadline = time.monotonic() + ctx.settings.ingest_slice_seconds
     try:
-        outcome = _read_members(ctx, ref, deadline)
+        outcome = _read_members(ctx, ref, ctx.settings.ingest_slice_seconds)
     except CorruptArchive as e:
         stop_ingest(ctx, ref.id, e)
         return
@@ -116,8 +116,12 @@ def _load(ctx: WorkerContext, batch_id: str) -> BatchRef | None:
         return BatchRef(batch.id, batch.tenant_id, batch.source_key, batch.priority, batch.next_seq)
 
 
-def _read_members(ctx: WorkerContext, ref: BatchRef, deadline: float) -> ReadOutcome:
-    """Store members and commit them in groups, checking the batch between groups."""
+def _read_members(ctx: WorkerContext, ref: BatchRef, slice_seconds: float) -> ReadOutcome:
+    """Store members and commit them in groups, checking the batch between groups.
+
+    The slice is counted from the first member this run reaches, so that walking past the
+    members earlier runs stored (a zip's local headers, a tar stream) never eats it.
+    """
     limits = ArchiveLimits.from_settings(ctx.settings)
     group: list[IngestedItem] = []
     try:
@@ -125,9 +129,12 @@ def _read_members(ctx: WorkerContext, ref: BatchRef, deadline: float) -> ReadOut
             kind = detect_archive(reader.read(SNIFF_BYTES))
             reader.seek(0)
             if kind is None:
-                raise CorruptArchive("the file is not a zip, tar or tar.gz archive")
-            flushed_at = time.monotonic()
+                raise CorruptArchive(f"the file is not a {media.ARCHIVE_NAMES} archive")
+            flushed_at = deadline = 0.0
             for entry in iter_entries(reader, kind, limits, start_seq=ref.next_seq):
+                if not deadline:
+                    flushed_at = time.monotonic()
+                    deadline = flushed_at + slice_seconds
                 group.append(_store_entry(ctx, ref, entry))
                 now = time.monotonic()
                 if len(group) >= GROUP_SIZE or now - flushed_at >= GROUP_SECONDS:

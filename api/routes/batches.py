@@ -83,7 +83,7 @@ CREATE_BODY = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "a zip, tar or tar.gz archive",
+                            "description": "a zip, 7z, RAR or tar (gzip, bzip2, xz, zstd) archive",
                         },
                         "files": {
                             "type": "array",

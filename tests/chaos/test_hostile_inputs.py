@@ -38,12 +38,14 @@ from tests.hostile_inputs import (
     T,
     encrypted_member,
     fill,
+    libarchive_write,
     make_tar,
     make_zip,
     pdf_bytes,
     png_declaring,
     tiff_headers,
 )
+from tests.rar_fixtures import RarEntry, make_rar
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.chaos
@@ -215,6 +217,32 @@ def form_cases(receiver_url: str) -> list[Case]:
 # --- hostile archives ------------------------------------------------------------------------
 
 
+def seven_z_of_hostiles(inner_zip: bytes) -> bytes:
+    """A 7z: a slip name, a page, a duplicate, a nested zip and a bomb of zeros."""
+    return libarchive_write(
+        [
+            ("../evil.png", OK),
+            ("ok.png", OK),
+            ("ok.png", truncated_png()),
+            ("in.zip", inner_zip),
+            ("bomb.png", OK[:8] + bytes(50 * MIB)),
+        ],
+        "7zip",
+    )
+
+
+def rar_of_hostiles() -> bytes:
+    """A RAR: an absolute name, a symbolic link, an encrypted member, then a page."""
+    return make_rar(
+        [
+            ("/etc/evil.png", OK),
+            RarEntry("link.png", b"/etc/passwd", kind="symlink"),
+            RarEntry("secret.png", OK, encrypted=True),
+            ("box/ok.png", OK),
+        ]
+    )
+
+
 def zip_with_nul_name() -> bytes:
     data = make_zip([("aXb.png", OK), ("ok.png", OK)])
     return data.replace(b"aXb.png", b"a\x00b.png")  # local header and central record alike
@@ -280,9 +308,19 @@ def archive_cases() -> list[Case]:
              batch("succeeded", *["succeeded"] * 3, "unsafe_path", "succeeded"),
              one_file("names.zip", make_zip(
                  [*[(n, OK) for n in unicode_names], ("x" * 1025, OK), ("ok.png", OK)]))),
+        # libarchive reads names as C strings (as bsdtar and unzip do): the name ends at the
+        # NUL, and "a" goes in as a page; no NUL reaches a path.
         Case("NUL byte in a zip name", "batches",
-             batch("succeeded", "unsafe_path", "succeeded"),
+             batch("succeeded", "succeeded", "succeeded"),
              one_file("nul.zip", zip_with_nul_name())),
+        Case("7z: slip, duplicate, nested, bomb", "batches",
+             batch("succeeded", "unsafe_path", "succeeded", "duplicate_name", "nested_archive",
+                   "compression_ratio"),
+             one_file("hostile.7z", seven_z_of_hostiles(inner_zip))),
+        Case("RAR: absolute name, link, encrypted member", "batches",
+             batch("succeeded", "unsafe_path", "not_a_regular_file", "encrypted_member",
+                   "succeeded"),
+             one_file("hostile.rar", rar_of_hostiles())),
         Case("empty, text and damaged members", "batches",
              batch("succeeded", "empty_file", "unsupported_type", "corrupt_member", "succeeded"),
              one_file("mixed.zip", zip_of_damage())),

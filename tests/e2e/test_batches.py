@@ -1,7 +1,8 @@
 """Bulk archives end to end through real processes (API, Celery CPU and GPU workers on
 PostgreSQL, Redis and moto S3): the client CLI sends a three-level zip of PNG, JPEG, PDF and
-TIFF documents with presigned uploads, waits with progress, and downloads every format; bulk
-work does not starve interactive jobs."""
+TIFF documents with presigned uploads, waits with progress, and downloads every format; 7z
+and RAR archives go in the same way with their folders kept; bulk work does not starve
+interactive jobs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from shared.db.models import Job, Page
 from shared.db.session import build_engine, build_sessionmaker
-from tests.batch_inputs import mixed_tree, png_bytes, zip_of
+from tests.batch_inputs import mixed_tree, png_bytes, rar_of, seven_z_of, zip_of
 from tests.e2e.conftest import REPO, Stack, poll_job, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -68,6 +69,30 @@ def test_cli_sends_a_deep_zip_and_gets_every_page_in_every_format(
     pdf_pages = json.loads((out / "archive/box2/pdf/a/three.pdf.json").read_text())["pages"]
     assert len(pdf_pages) == 2
     assert (out / "archive/box2/tiff/b/five.tif.p0002.page.xml").is_file()
+
+
+def test_cli_sends_7z_and_rar_archives_with_their_folders_kept(
+    stack: Stack, api_key: str, tmp_path: Path
+) -> None:
+    stack.start_api()
+    stack.start_worker("cpu")
+    stack.start_worker("gpu")
+    tree = mixed_tree()
+    for name, pack in (("letters.7z", seven_z_of), ("letters.rar", rar_of)):
+        archive = tmp_path / name
+        archive.write_bytes(pack({f"fonds/{k}": v for k, v in tree.items()}))
+        out = tmp_path / f"results-{name}"
+        run = client_cli(
+            stack, api_key, "submit", str(archive), "--out", str(out), "--format", "txt"
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        batch_id = run.stdout.strip().splitlines()[0].strip()
+        summary = json.loads(client_cli(stack, api_key, "status", batch_id, "--json").stdout)
+        assert (summary["status"], summary["pages_done"]) == ("succeeded", 7), (name, summary)
+        for path in tree:
+            assert (out / "fonds" / (path + ".txt")).is_file(), (name, path)
+        text = (out / "fonds/box1/jpeg/deep/two.jpg.txt").read_text().lower()
+        assert "second" in text, (name, text)
 
 
 def test_bulk_work_does_not_starve_interactive_jobs(

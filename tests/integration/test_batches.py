@@ -17,7 +17,7 @@ from sqlalchemy import select
 from shared.db.models import Batch, Job, Page, PageStatus, WebhookDelivery
 from shared.db.session import transaction
 from shared.settings import Settings
-from tests.batch_inputs import mixed_tree, png_bytes, tar_gz_of, zip_of
+from tests.batch_inputs import mixed_tree, png_bytes, rar_of, seven_z_of, tar_gz_of, zip_of
 from tests.integration.conftest import auth
 from tests.integration.test_api_jobs import queued_messages
 from worker.context import WorkerContext
@@ -84,7 +84,15 @@ def all_items(client: TestClient, key: str, batch_id: str, limit: int = 2) -> li
     raise AssertionError("pagination did not end")
 
 
-@pytest.mark.parametrize("packer,name", [(zip_of, "scans.zip"), (tar_gz_of, "scans.tar.gz")])
+@pytest.mark.parametrize(
+    "packer,name",
+    [
+        (zip_of, "scans.zip"),
+        (tar_gz_of, "scans.tar.gz"),
+        (seven_z_of, "scans.7z"),
+        (rar_of, "scans.rar"),
+    ],
+)
 def test_archive_batch_end_to_end_in_process(
     client: TestClient,
     new_key: Callable[[str], str],
@@ -258,3 +266,31 @@ def test_items_cursor_must_be_ours(client: TestClient, new_key: Callable[[str], 
         f"/v1/batches/{batch['id']}/items", headers=auth(key), params={"cursor": "bogus"}
     )
     assert answer.status_code == 422
+
+
+def test_the_slice_counts_from_the_first_member_reached(
+    client: TestClient,
+    new_key: Callable[[str], str],
+    ctx: WorkerContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Walking past members stored by earlier runs (slow for a big archive) does not use up
+    the time slice: the run still ingests for a whole slice."""
+    import worker.ingest as ingest
+
+    key = new_key("slicer")
+    batch = submit_archive(client, key, zip_of(mixed_tree()), "scans.zip")
+    clock = [0.0]
+    monkeypatch.setattr(ingest.time, "monotonic", lambda: clock[0])
+    real_iter = ingest.iter_entries
+
+    def slow_walk(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        clock[0] += 10 * ctx.settings.ingest_slice_seconds  # the walk to start_seq
+        yield from real_iter(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "iter_entries", slow_walk)
+    ingest_batch(ctx, batch["id"])
+    with transaction(ctx.sessions) as session:
+        done = session.get(Batch, batch["id"])
+        assert done is not None and done.ingested_at is not None  # one run, not five
+        assert done.next_seq == len(mixed_tree())

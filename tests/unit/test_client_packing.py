@@ -13,9 +13,14 @@ import pytest
 
 from quire_client.errors import InputError
 from quire_client.packing import (
+    BZIP2,
     GZIP,
+    RAR,
+    SEVEN_Z,
     TAR,
+    XZ,
     ZIP,
+    ZSTD,
     archive_type,
     classify,
     document_type,
@@ -51,6 +56,12 @@ def _zip() -> bytes:
         (b"PK\x05\x06" + b"\x00" * 18, ZIP),  # an empty zip
         (b"\x1f\x8b\x08\x00", GZIP),
         (b"\x00" * 257 + b"ustar\x0000", TAR),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04", SEVEN_Z),
+        (b"Rar!\x1a\x07\x00", RAR),
+        (b"Rar!\x1a\x07\x01\x00", RAR),
+        (b"BZh91AY&SY", BZIP2),
+        (b"\xfd7zXZ\x00\x00", XZ),
+        (b"\x28\xb5\x2f\xfd", ZSTD),
         (b"%PDF-1.7", None),
         (PNG, None),
         (b"", None),
@@ -73,6 +84,10 @@ def test_sniff_archive(head: bytes, expected: str | None) -> None:
         ("page.zip", PNG, None),  # a PNG named .zip is still a PNG
         ("notes.pdf", b"%PDF-1.4 ...", None),
         ("old.tar", b"not a ustar header but named so", TAR),  # the name as a fallback
+        ("letters.7z", b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(40), SEVEN_Z),
+        ("letters.rar", b"Rar!\x1a\x07\x00" + bytes(40), RAR),
+        ("letters.bin", b"Rar!\x1a\x07\x01\x00" + bytes(40), RAR),
+        ("letters.tar.zst", b"not yet written", ZSTD),
     ],
 )
 def test_archive_type(tmp_path: Path, name: str, data: bytes, expected: str | None) -> None:
