@@ -307,8 +307,9 @@ def build_detector(name: str, settings: Settings, args: argparse.Namespace) -> B
         )
     if name == "ppocr":
         from worker.engines.ppocr import load_ppocr_detector
+        from worker.engines.registry import ppocr_detection
 
-        ppocr = load_ppocr_detector(settings.data_dir / "engine-cache", settings.ppocr_unclip_ratio)
+        ppocr = load_ppocr_detector(settings.data_dir / "engine-cache", ppocr_detection(settings))
         return QuireDetector(name, ppocr, time.perf_counter() - start)
     if name.startswith("yolo:"):
         from worker.engines.yolo import YoloDetector

@@ -101,7 +101,15 @@ class Settings(BaseSettings):
     recognizer_min_new_tokens: int = Field(0, ge=0, description="Benchmarks fix the length.")
     batch_max_wait_ms: int = Field(20, ge=0, description="Longest wait to fill a batch.")
     gpu_concurrency: int = Field(4, ge=1, description="Pages in flight per GPU worker.")
-    ppocr_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0)
+    ppocr_unclip_ratio: float = Field(
+        1.6, gt=1.0, le=4.0, description="PP-OCR detector: how far a text region is grown."
+    )
+    ppocr_box_threshold: float = Field(
+        0.4, gt=0.0, lt=1.0, description="PP-OCR detector: mean probability to keep a line."
+    )
+    ppocr_dilation: bool = Field(
+        True, description="PP-OCR detector: dilate the probability map (joins cursive)."
+    )
     ppocr_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     printed_min_confidence: float = Field(
         0.9, ge=0.0, le=1.0, description="mixed: below this PP-OCR line, the CRNN reads it."

@@ -71,3 +71,26 @@ def test_two_column_page_reads_left_column_before_right(engine: OcrEngine) -> No
     )
     got = collections.Counter(re.findall(r"\w+", text.lower()))
     assert sum((truth & got).values()) / sum(truth.values()) >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("env", "unclip", "box", "dilated"),
+    [
+        ({}, 1.6, 0.4, True),
+        ({"UNCLIP_RATIO": "2.0", "BOX_THRESHOLD": "0.5", "DILATION": "0"}, 2.0, 0.5, False),
+    ],
+)
+def test_detector_post_processing_comes_from_settings(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    unclip: float,
+    box: float,
+    dilated: bool,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(f"QUIRE_PPOCR_{name}", value)
+    engine = build_engine(Settings(engine="ppocr", data_dir=tmp_path))
+    post = engine.detector._model.postprocess_op  # type: ignore[attr-defined]
+    assert (post.unclip_ratio, post.box_thresh) == (unclip, box)
+    assert (post.dilation_kernel is not None) is dilated

