@@ -1,4 +1,4 @@
-"""``quire train detector|recognizer``: train quire's models on PAGE XML / ALTO ground truth."""
+"""``quire train detector|recognizer|lm``: train quire's models on PAGE XML / ALTO ground truth."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ RECOGNIZER_FAMILIES = ("crnn", "trocr")
 
 
 def register(sub: Any) -> None:
-    """Add ``train`` and its two verbs to the ``quire`` parser."""
+    """Add ``train`` and its three verbs to the ``quire`` parser."""
     train = sub.add_parser("train", help="train a line detector or recognizer on ground truth")
     verbs = train.add_subparsers(dest="kind", required=True)
     for kind in ("detector", "recognizer"):
@@ -22,6 +22,22 @@ def register(sub: Any) -> None:
             _detector_options(parser)
         else:
             _recognizer_options(parser)
+    _lm_options(verbs.add_parser("lm", help="count a character language model for the CRNN"))
+
+
+def _lm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gt", type=Path, action="append", default=[], help="ground truth (repeatable)"
+    )
+    parser.add_argument(
+        "--text", type=Path, action="append", default=[], help="a plain-text corpus, one line each"
+    )
+    parser.add_argument("--val-fraction", type=float, default=0.08)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--order", type=int, default=6, help="characters per n-gram")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="a recognizer's folder or a .json.gz file"
+    )
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +99,10 @@ def _recognizer_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Import the ground truth, split it by page, train, print where the model is."""
+    if args.kind == "lm":
+        from training.recognizer.lm_training import train_lm_cli
+
+        return train_lm_cli(args)
     from training.line_dataset import split_pages
 
     split = split_pages(

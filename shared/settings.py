@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     recognizer_min_new_tokens: int = Field(0, ge=0, description="Benchmarks fix the length.")
     batch_max_wait_ms: int = Field(20, ge=0, description="Longest wait to fill a batch.")
     gpu_concurrency: int = Field(4, ge=1, description="Pages in flight per GPU worker.")
+    crnn_lm_weight: float = Field(
+        0.5, ge=0.0, le=5.0, description="CRNN: weight of its character LM; 0 = greedy decoding."
+    )
+    crnn_lm_length_bonus: float = Field(
+        1.0, ge=0.0, le=10.0, description="CRNN: score bonus per character in the beam search."
+    )
+    crnn_beam_width: int = Field(8, ge=1, le=64, description="CRNN: prefixes kept per frame.")
     ppocr_unclip_ratio: float = Field(
         1.6, gt=1.0, le=4.0, description="PP-OCR detector: how far a text region is grown."
     )

@@ -131,3 +131,23 @@ def test_detector_trains_and_the_trained_engine_is_evaluated(
     assert report["engine"] == "quire"
     assert report["totals"]["pages"] == 2
     assert "detector@sha256:" in report["model"] and "+recognizer@sha256:" in report["model"]
+
+
+def test_language_model_counts_training_pages_only(
+    pages: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.recognizer.char_lm import LM_FILE, CharNgramLm
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a letter to my dear sister\n\n  the weather is fine  \n", encoding="utf-8")
+    args = ["train", "lm", "--gt", str(pages), "--text", str(corpus), "--val-fraction", "0.25"]
+    assert main([*args, "--order", "4", "--out", str(tmp_path / "rec")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    lm = CharNgramLm.load(tmp_path / "rec" / LM_FILE)
+    assert lm.order == 4 and report["order"] == 4
+    transcribed = sum(
+        1 for xml in pages.glob("*.xml") for _ in xml.read_text().split("<TextEquiv")[1:]
+    )
+    assert 2 < report["lines"] < transcribed + 2  # one page of 4 held out; 2 corpus lines
+    assert report["validation_perplexity"] > 1.0
+    assert main(["train", "lm", "--out", str(tmp_path / "x")]) == 2  # nothing to count

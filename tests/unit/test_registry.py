@@ -101,3 +101,30 @@ def test_engine_without_its_shipped_model_refuses_to_start(
     monkeypatch.setenv("QUIRE_BUILTIN_MODELS_DIR", str(tmp_path / "none"))
     with pytest.raises(ModelUnavailable):
         check_engine(Settings(engine="ppocr-crnn", data_dir=tmp_path))
+
+
+@pytest.mark.parametrize(("weight", "fused"), [("0.5", True), ("0", False)])
+def test_the_crnn_decodes_with_the_language_model_shipped_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weight: str, fused: bool
+) -> None:
+    import torch
+
+    from training.recognizer.char_lm import LM_FILE, CharNgramLm
+    from worker.engines import builtin_models
+
+    monkeypatch.setenv("QUIRE_BUILTIN_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("QUIRE_CRNN_LM_WEIGHT", weight)
+    _ship_tiny_models(tmp_path / "models")
+    CharNgramLm.build(["abba"] * 5, order=3).save(
+        tmp_path / "models" / builtin_models.RECOGNIZER / LM_FILE
+    )
+    engine = build_engine(Settings(engine="quire", data_dir=tmp_path, device="cpu"))
+    recognizer = engine.recognizer
+    assert ("+charlm@sha256:" in recognizer.name) is fused
+    # Frames reading "ab", then "a" (0.5) a little likelier than "b" (0.45), then "a".
+    probs = torch.tensor(
+        [[0.1, 0.9, 0], [0.1, 0, 0.9], [1, 0, 0], [0.05, 0.5, 0.45], [1, 0, 0], [0.1, 0.9, 0]]
+    )
+    monkeypatch.setattr(recognizer, "frame_log_probs", lambda arrays: [probs.clamp(1e-6).log()])
+    crop = np.full((32, 64, 3), 255, np.uint8)
+    assert recognizer.recognize([crop])[0].text == ("abba" if fused else "abaa")

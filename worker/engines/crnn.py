@@ -1,7 +1,8 @@
 """quire's own CRNN-CTC line recognizer (trained by ``quire train recognizer``).
 
 Crops are scaled to the model's line height, batched by width, read with greedy CTC decoding
-and returned in input order. A crop's confidence is the mean, over the characters it emits, of
+(or, given a character language model, a prefix beam search fused with it) and returned in
+input order. A crop's confidence is the mean, over the characters the greedy path emits, of
 the probability of each character's best frame.
 """
 
@@ -14,8 +15,10 @@ import numpy as np
 import torch
 
 from shared.textnorm import normalize_text
+from training.recognizer.char_lm import CharNgramLm
 from training.recognizer.codec import BLANK, CtcCodec
 from training.recognizer.crnn import batch_arrays, line_to_array, load_crnn, output_lengths
+from training.recognizer.ctc_beam import BeamOptions, prefix_beam_search
 from worker.engines.base import Image, Recognition
 from worker.engines.batching import bucket_by_width, restore_order
 
@@ -32,6 +35,8 @@ class CrnnRecognizer:
         device: str = "cpu",
         batch_size: int = 32,
         name: str | None = None,
+        lm: CharNgramLm | None = None,
+        beam: BeamOptions | None = None,
     ) -> None:
         """Load the model once.
 
@@ -40,6 +45,8 @@ class CrnnRecognizer:
             device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
             batch_size: The most crops per model call.
             name: The recognizer's name in results; defaults to ``crnn:<file stem>``.
+            lm: A character language model to fuse in a beam search; None: greedy decoding.
+            beam: Beam width and fusion weights (defaults of ``BeamOptions``).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -49,6 +56,8 @@ class CrnnRecognizer:
         self.model, self.codec, self.metadata = load_crnn(model_path, str(self.device))
         self.batch_size = batch_size
         self.name = name or f"crnn:{model_path.stem}"
+        self.lm = lm
+        self.beam = beam or BeamOptions()
 
     def recognize(self, crops: Sequence[Image]) -> list[Recognition]:
         """One recognition per crop, in the order of ``crops``."""
@@ -62,15 +71,23 @@ class CrnnRecognizer:
             out[index] = recognition
         return out
 
-    @torch.inference_mode()
     def _read(self, arrays: list[np.ndarray]) -> list[Recognition]:
+        return [self._decode(log_probs) for log_probs in self.frame_log_probs(arrays)]
+
+    @torch.inference_mode()
+    def frame_log_probs(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:
+        """Each line's T x classes log probabilities (arrays from ``line_to_array``)."""
         images, widths = batch_arrays(arrays)
-        probs = self.model(images.to(self.device)).exp().cpu()
-        frames = output_lengths(widths).clamp(max=probs.shape[0])
-        return [
-            decode_with_confidence(probs[: int(frames[i]), i], self.codec)
-            for i in range(len(arrays))
-        ]
+        log_probs = self.model(images.to(self.device)).cpu()
+        frames = output_lengths(widths).clamp(max=log_probs.shape[0])
+        return [log_probs[: int(frames[i]), i] for i in range(len(arrays))]
+
+    def _decode(self, log_probs: torch.Tensor) -> Recognition:
+        greedy = decode_with_confidence(log_probs.exp(), self.codec)
+        if self.lm is None or not greedy.text:
+            return greedy
+        text = prefix_beam_search(log_probs.numpy(), self.codec.alphabet, self.lm, self.beam)
+        return Recognition(normalize_text(text), greedy.confidence)
 
 
 def decode_with_confidence(probs: torch.Tensor, codec: CtcCodec) -> Recognition:

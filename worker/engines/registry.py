@@ -22,9 +22,15 @@ from typing import TYPE_CHECKING
 from shared.settings import Settings
 from worker.engines import builtin_models
 from worker.engines.base import Detector, OcrEngine, Recognizer
-from worker.engines.model_source import ResolvedModel, resolve_model
+from worker.engines.model_source import (
+    ResolvedModel,
+    content_digest,
+    identity_of,
+    resolve_model,
+)
 
 if TYPE_CHECKING:
+    from training.recognizer.char_lm import CharNgramLm
     from worker.engines.ppocr import Detection
 
 EngineFactory = Callable[[Settings], OcrEngine]
@@ -99,15 +105,36 @@ def _trocr_recognizer(settings: Settings) -> Recognizer:
 
 
 def _crnn_recognizer(settings: Settings) -> Recognizer:
+    from training.recognizer.ctc_beam import BeamOptions
     from worker.engines.crnn import CrnnRecognizer
 
     model = _model(settings, _crnn_source(settings), "QUIRE_RECOGNIZER_MODEL")
+    lm, name = _crnn_language_model(settings, model)
     return CrnnRecognizer(
         model.path,
         device=settings.device,
         batch_size=settings.recognizer_batch_size,
-        name=model.identity,
+        name=name,
+        lm=lm,
+        beam=BeamOptions(
+            beam_width=settings.crnn_beam_width,
+            lm_weight=settings.crnn_lm_weight,
+            length_bonus=settings.crnn_lm_length_bonus,
+        ),
     )
+
+
+def _crnn_language_model(
+    settings: Settings, model: ResolvedModel
+) -> tuple[CharNgramLm | None, str]:
+    """The LM beside the recognizer's weights (``charlm.json.gz``), unless its weight is 0."""
+    from training.recognizer.char_lm import LM_FILE, CharNgramLm
+
+    path = model.path.parent / LM_FILE
+    if settings.crnn_lm_weight <= 0 or not model.path.is_file() or not path.is_file():
+        return None, model.identity
+    lm_name = identity_of(LM_FILE.split(".")[0], content_digest(path))
+    return CharNgramLm.load(path), f"{model.identity}+{lm_name}"
 
 
 def _mixed(settings: Settings) -> OcrEngine:
