@@ -12,14 +12,15 @@ from api.deps import refuse_nul_in_url
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.rate_limiter import RateLimitHeaders
-from api.routes import batches, health, jobs, uploads, webhooks
+from api.routes import batches, health, jobs, keys, uploads, webhooks
 from shared.logging_setup import configure_logging
 from shared.settings import Settings
 
 DESCRIPTION = """Asynchronous OCR for scanned documents.
 
-Authenticate with `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Errors are
-`application/problem+json` documents with a stable `code`."""
+Authenticate with `Authorization: Bearer <key>` (or `X-API-Key: <key>`). A key's scopes say
+what it may do: `read` (GET routes), `submit` (writes), `admin` (`/v1/keys`); a missing scope is
+a 403 `missing_scope`. Errors are `application/problem+json` documents with a stable `code`."""
 
 
 def create_app_from_env() -> FastAPI:
@@ -55,4 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(batches.router)
     app.include_router(uploads.router)
     app.include_router(webhooks.router)
+    app.include_router(keys.router)
     return app

@@ -3,7 +3,8 @@
 Every request presents an API key; looking it up costs a database round trip, which on the
 submit path is a large share of the work. A verified key is remembered for
 ``QUIRE_API_KEY_CACHE_SECONDS`` (per API process), so a key revoked in the database stops
-working within that time; unknown keys are never remembered, so a new key works at once.
+working within that time (at once in the process that revoked it); unknown keys are never
+remembered, so a new key works at once. A remembered key's expiry is checked on every request.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+
+from shared.key_scopes import DEFAULT_SCOPES, KeyScope
 
 MAX_CACHED_KEYS = 10_000
 
@@ -27,10 +31,13 @@ class TenantRef:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a request: the tenant and the id of the key it used."""
+    """Who sent a request: the tenant, the id of the key it used, what that key may do
+    and when it stops working (None: never)."""
 
     tenant: TenantRef
     key_id: str
+    scopes: frozenset[KeyScope] = DEFAULT_SCOPES
+    expires_at: datetime | None = None
 
 
 class CallerCache:
@@ -68,3 +75,10 @@ class CallerCache:
             self._entries.move_to_end(digest)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+
+    def forget_key(self, key_id: str) -> None:
+        """Drop the entry of a key just revoked, so this process refuses it at once."""
+        with self._lock:
+            stale = [d for d, (_, caller) in self._entries.items() if caller.key_id == key_id]
+            for digest in stale:
+                del self._entries[digest]

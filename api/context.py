@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.caller import CallerCache
+from api.key_usage import UsageThrottle
 from api.presign import Presigner, build_presigner
 from api.rate_limiter import RateLimiter, build_rate_limiter
 from api.tenant_limits import InFlightEstimates
@@ -34,6 +35,7 @@ class ApiContext:
     presigner: Presigner
     rate_limiter: RateLimiter
     callers: CallerCache
+    key_usage: UsageThrottle
     in_flight: InFlightEstimates
 
     @classmethod
@@ -50,6 +52,7 @@ class ApiContext:
             presigner=build_presigner(settings, store),
             rate_limiter=build_rate_limiter(settings),
             callers=CallerCache(settings.api_key_cache_seconds),
+            key_usage=UsageThrottle(),
             in_flight=InFlightEstimates(),
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -14,14 +15,17 @@ from starlette.types import Scope
 
 from api.caller import Caller, TenantRef
 from api.context import ApiContext
+from api.key_usage import record_last_used
 from api.presign import Presigner
 from api.rate_limit import retry_after_seconds
 from api.rate_limiter import remember_headers
 from api.tenant_limits import admitted_by_estimate, check_tenant_capacity
 from shared.apikeys import hash_key
-from shared.db.models import ApiKey, Tenant
+from shared.db.models import ApiKey, Tenant, utcnow
 from shared.db.session import transaction
-from shared.errors import InvalidRequest, RateLimited, Unauthorized
+from shared.errors import InvalidRequest, MissingScope, RateLimited, Unauthorized
+from shared.key_lifecycle import is_expired
+from shared.key_scopes import KeyScope, format_scopes, parse_scopes, scope_for_method
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.task_sender import TaskSender
@@ -98,84 +102,153 @@ async def presented_key(
     """The API key from ``Authorization: Bearer`` or ``X-API-Key``."""
     key = bearer.credentials if bearer is not None else header_key
     if not key:
-        raise Unauthorized("send your API key as 'Authorization: Bearer <key>' or 'X-API-Key'")
+        raise Unauthorized(
+            "send your API key as 'Authorization: Bearer <key>' or 'X-API-Key'", reason="missing"
+        )
     return key
 
 
 def look_up_caller(context: ApiContext, digest: str) -> Caller:
-    """The tenant and key id of the key with this digest; unknown or revoked keys are refused.
+    """The tenant, key id, scopes and expiry of the key with this digest.
 
     Raises:
-        Unauthorized: the key is unknown or revoked (401).
+        Unauthorized: the key is unknown or revoked (401, ``reason`` says which).
     """
     # The lookup is by a keyed hash the caller cannot choose, so SQL equality leaks nothing.
     with transaction(context.sessions) as session:
         row = session.execute(
-            select(Tenant.id, Tenant.name, ApiKey.id)
+            select(
+                Tenant.id.label("tenant_id"),
+                Tenant.name.label("tenant_name"),
+                ApiKey.id.label("key_id"),
+                ApiKey.scopes,
+                ApiKey.expires_at,
+                ApiKey.revoked_at,
+            )
             .join(ApiKey, ApiKey.tenant_id == Tenant.id)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+            .where(ApiKey.key_hash == digest)
         ).first()
     if row is None:
-        raise Unauthorized("the API key is not valid")
-    caller = Caller(tenant=TenantRef(id=row[0], name=row[1]), key_id=row[2])
+        raise Unauthorized("the API key is not valid", reason="unknown")
+    if row.revoked_at is not None:
+        raise Unauthorized("the API key has been revoked", reason="revoked")
+    caller = Caller(
+        tenant=TenantRef(id=row.tenant_id, name=row.tenant_name),
+        key_id=row.key_id,
+        scopes=parse_scopes(row.scopes),
+        expires_at=row.expires_at,
+    )
     context.callers.put(digest, caller)
     return caller
 
 
 async def identify(context: ApiContext, key: str) -> Caller:
     """The caller presenting ``key``: verified within ``QUIRE_API_KEY_CACHE_SECONDS`` (no
-    I/O), or looked up in the database in the thread pool."""
+    I/O), or looked up in the database in the thread pool; its use recorded once a minute.
+
+    Raises:
+        Unauthorized: the key is unknown, revoked or expired (401).
+    """
     digest = hash_key(key, context.settings.secret_key)
-    cached = context.callers.get(digest)
-    if cached is not None:
-        return cached
-    return await run_in_threadpool(look_up_caller, context, digest)
+    caller = context.callers.get(digest)
+    if caller is None:
+        caller = await run_in_threadpool(look_up_caller, context, digest)
+    now = utcnow()
+    refuse_expired(caller, now)
+    if context.key_usage.due(caller.key_id):
+        interval = context.key_usage.interval
+        await run_in_threadpool(record_last_used, context.engine, caller.key_id, now, interval)
+    return caller
 
 
-async def admit(context: ApiContext, key: str, scope: Scope) -> TenantRef:
-    """The caller's tenant, once its key's request rate allows one more request.
+def refuse_expired(caller: Caller, now: datetime) -> None:
+    """Refuse a key past its expiry, even one verified a moment ago.
+
+    Raises:
+        Unauthorized: the key has expired (401, ``reason`` ``expired``).
+    """
+    expires_at = caller.expires_at
+    if expires_at is not None and is_expired(expires_at, now):
+        raise Unauthorized(
+            f"the API key expired at {expires_at.isoformat()}; ask for a new one",
+            reason="expired",
+            expired_at=expires_at.isoformat(),
+        )
+
+
+def check_scope(caller: Caller, required: KeyScope) -> None:
+    """Refuse a key without the scope a route needs.
+
+    Raises:
+        MissingScope: the key lacks ``required`` (403, the scope named in the body).
+    """
+    if required not in caller.scopes:
+        held = format_scopes(caller.scopes) or "none"
+        raise MissingScope(
+            f"this API key lacks the {required.value!r} scope (it has: {held})",
+            required_scope=required.value,
+            key_scopes=sorted(caller.scopes),
+        )
+
+
+async def admit(context: ApiContext, key: str, scope: Scope, required: KeyScope) -> TenantRef:
+    """The caller's tenant, once its key's request rate allows one more request and the key
+    holds the ``required`` scope.
 
     Every step stays on the event loop unless it needs the database: the per-request cost
     of a trip to the thread pool is larger than the checks themselves.
 
     Raises:
-        Unauthorized: the key is unknown or revoked (401).
+        Unauthorized: the key is unknown, revoked or expired (401).
         RateLimited: the key has used up its rate (429 with ``Retry-After``).
+        MissingScope: the key lacks the scope (403).
     """
     caller = await identify(context, key)
     limiter = context.rate_limiter
     decision = await limiter.check(caller.key_id)
-    if decision is None:
-        return caller.tenant
-    remember_headers(scope, limiter.headers(decision))
-    if not decision.allowed:
-        raise RateLimited(
-            "this API key has sent too many requests; retry after the Retry-After delay",
-            retry_after=retry_after_seconds(decision),
-        )
+    if decision is not None:
+        remember_headers(scope, limiter.headers(decision))
+        if not decision.allowed:
+            raise RateLimited(
+                "this API key has sent too many requests; retry after the Retry-After delay",
+                retry_after=retry_after_seconds(decision),
+            )
+    check_scope(caller, required)
     return caller.tenant
 
 
 async def current_tenant(
     key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
 ) -> TenantRef:
-    """The caller's tenant, its key checked and its request rate counted."""
-    return await admit(context, key, request.scope)
+    """The caller's tenant, its key checked (``read`` to read, ``submit`` to write) and its
+    request rate counted."""
+    return await admit(context, key, request.scope, scope_for_method(request.method))
 
 
 CurrentTenant = Annotated[TenantRef, Depends(current_tenant)]
 
 
+async def admin_tenant(
+    key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
+) -> TenantRef:
+    """The tenant of a caller whose key holds the ``admin`` scope (key management)."""
+    return await admit(context, key, request.scope, KeyScope.ADMIN)
+
+
+AdminTenant = Annotated[TenantRef, Depends(admin_tenant)]
+
+
 async def submitting_tenant(
     key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
 ) -> TenantRef:
-    """The tenant of a submission that has room for one more job, checked before the
-    body is read (so a client that waits for ``100 Continue`` never sends it).
+    """The tenant of a submission (``submit`` scope) that has room for one more job,
+    checked before the body is read (so a client that waits for ``100 Continue`` never
+    sends it).
 
     Raises:
         TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
     """
-    tenant = await admit(context, key, request.scope)
+    tenant = await admit(context, key, request.scope, KeyScope.SUBMIT)
     settings, estimates = context.settings, context.in_flight
     if not admitted_by_estimate(tenant.id, settings, estimates):
         await run_in_threadpool(

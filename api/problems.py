@@ -10,7 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import DependencyUnavailable, QuireError, TooManyRequests, Unauthorized
+from shared.errors import (
+    DependencyUnavailable,
+    MissingScope,
+    QuireError,
+    TooManyRequests,
+    Unauthorized,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("quire.api")
@@ -34,6 +40,10 @@ def _quire_error(_request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, MissingScope):
+        # RFC 6750 section 3.1: the scope the request needs.
+        scope = exc.extra.get("required_scope", "")
+        headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{scope}"'
     return problem_response(exc.http_status, exc.to_problem(), headers)
 
 

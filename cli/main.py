@@ -66,11 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
 
-    keys = sub.add_parser("keys", help="API keys")
-    keys.add_argument("action", choices=["create"])
-    keys.add_argument("--tenant", required=True, help="tenant name (created if new)")
-    keys.add_argument("--name", default="", help="a label for the key")
+    from cli import keys_cmd
 
+    keys_cmd.register(sub)
     from cli import train_cmd
 
     train_cmd.register(sub)
@@ -141,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         upgrade(settings.effective_database_url)
         return 0
-    return _create_key(settings, args.tenant, args.name)
+    from cli import keys_cmd
+
+    return keys_cmd.run(args, settings)
 
 
 def _run_periodic(settings: Settings, command: str) -> int:
@@ -203,23 +203,6 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
-    return 0
-
-
-def _create_key(settings: Settings, tenant_name: str, label: str) -> int:
-    from shared.db.session import build_engine, build_sessionmaker, transaction
-    from shared.secret_box import SecretBox
-    from shared.tenancy import ensure_tenant, issue_api_key
-    from shared.webhook_events import ensure_secret
-
-    engine = build_engine(settings.effective_database_url)
-    with transaction(build_sessionmaker(engine)) as session:
-        tenant = ensure_tenant(session, tenant_name)
-        key = issue_api_key(session, tenant, settings.secret_key, label)
-        secret = ensure_secret(session, tenant.id, SecretBox(settings.secret_key))
-    engine.dispose()
-    print(key)  # alone on stdout, so KEY=$(quire keys create ...) works
-    print(f"webhook signing secret of {tenant_name!r}: {secret}", file=sys.stderr)
     return 0
 
 

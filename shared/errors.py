@@ -52,6 +52,19 @@ class Unauthorized(QuireError):
     http_status = 401
 
 
+class Forbidden(QuireError):
+    code = "forbidden"
+    title = "The API key may not do this"
+    http_status = 403
+
+
+class MissingScope(Forbidden):
+    """The key is valid but lacks the scope the route needs (``required_scope``)."""
+
+    code = "missing_scope"
+    title = "The API key lacks a scope this route needs"
+
+
 class NotFound(QuireError):
     code = "not_found"
     title = "Not found"
@@ -149,6 +162,13 @@ class IdempotencyKeyReused(Conflict):
 
     code = "idempotency_key_reused"
     title = "The idempotency key was used for a different request"
+
+
+class KeyAlreadyRevoked(Conflict):
+    """Revoke or rotate of an API key that is already revoked."""
+
+    code = "key_already_revoked"
+    title = "The API key is already revoked"
 
 
 class UploadIncomplete(QuireError):

@@ -45,8 +45,9 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 404, 413, 415, 422, 429, 503)
+    for status in (400, 401, 403, 404, 413, 415, 422, 429, 503)
 }
+PROBLEMS[403]["description"] = "`missing_scope`: the API key lacks the scope the route needs"
 PROBLEMS[429]["description"] = (
     "`rate_limited` (the key's request rate) or `tenant_limit` (too much work in flight)"
 )

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.key_scopes import DEFAULT_SCOPES_TEXT
+
 
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock the models use."""
@@ -113,7 +115,14 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200), default="")
+    # Space-separated scope names (shared.key_scopes); keys older than scopes: read submit.
+    scopes: Mapped[str] = mapped_column(
+        String(200), default=DEFAULT_SCOPES_TEXT, server_default=DEFAULT_SCOPES_TEXT
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Written at most once a minute per key (api.key_usage), not on every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
     tenant: Mapped[Tenant] = relationship(back_populates="api_keys")

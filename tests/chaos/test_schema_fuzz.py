@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from shared.db.models import Upload
 from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.key_scopes import ALL_SCOPES
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant, issue_api_key
 from tests.batch_inputs import zip_of
@@ -49,10 +50,15 @@ def fuzz_settings(
 
 @pytest.fixture
 def fuzz_key(fuzz_settings: Settings) -> str:
-    """A valid key, issued the way the integration tests do."""
+    """A valid key with every scope (so /v1/keys is fuzzed past the 403 too)."""
     engine = build_engine(fuzz_settings.effective_database_url)
     with transaction(build_sessionmaker(engine)) as session:
-        key = issue_api_key(session, ensure_tenant(session, "fuzz"), fuzz_settings.secret_key)
+        key = issue_api_key(
+            session,
+            ensure_tenant(session, "fuzz"),
+            fuzz_settings.secret_key,
+            scopes=ALL_SCOPES,
+        )
     engine.dispose()
     return key
 
@@ -112,7 +118,7 @@ def fuzz(
 
 
 def existing_ids(app: Any, headers: dict[str, str]) -> dict[str, str]:
-    """A queued job, an ingesting batch and a pending upload of the fuzzing tenant."""
+    """A queued job, an ingesting batch, a pending upload and a key of the fuzzing tenant."""
     client = TestClient(app)  # no lifespan: schemathesis already runs the app's
     page = ("page.png", text_image(["fuzz"]), "image/png")
     job = client.post("/v1/jobs", headers=headers, files={"file": page})
@@ -121,8 +127,10 @@ def existing_ids(app: Any, headers: dict[str, str]) -> dict[str, str]:
     upload = client.post(
         "/v1/uploads", headers=headers, json={"filename": "big.zip", "size_bytes": 12 * MIB}
     )
+    key = client.post("/v1/keys", headers=headers, json={"name": "fuzzed"})  # not the fuzz key
     assert [job.status_code, batch.status_code, upload.status_code] == [202, 202, 201]
-    made = {"job_id": job, "batch_id": batch, "upload_id": upload}
+    assert key.status_code == 201
+    made = {"job_id": job, "batch_id": batch, "upload_id": upload, "key_id": key}
     return {name: str(response.json()["id"]) for name, response in made.items()}
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 
 import pytest
 import redis
@@ -12,6 +13,7 @@ from api.app import create_app
 from shared.celery_config import build_celery
 from shared.db.models import Job
 from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.key_scopes import DEFAULT_SCOPES, KeyScope
 from shared.objectkeys import source_key
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant, issue_api_key
@@ -31,14 +33,25 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def new_key(settings: Settings) -> Callable[[str], str]:
-    """Issue an API key for a tenant (created if new) directly in the database."""
+def new_key(settings: Settings) -> Callable[..., str]:
+    """Issue an API key for a tenant (created if new) directly in the database; with
+    ``scopes`` (default submit and read) and an optional ``expires_at``."""
     engine = build_engine(settings.effective_database_url)
     sessions = build_sessionmaker(engine)
 
-    def issue(tenant: str) -> str:
+    def issue(
+        tenant: str,
+        scopes: Iterable[KeyScope] = DEFAULT_SCOPES,
+        expires_at: datetime | None = None,
+    ) -> str:
         with transaction(sessions) as session:
-            return issue_api_key(session, ensure_tenant(session, tenant), settings.secret_key)
+            return issue_api_key(
+                session,
+                ensure_tenant(session, tenant),
+                settings.secret_key,
+                scopes=scopes,
+                expires_at=expires_at,
+            )
 
     return issue
 

@@ -19,8 +19,17 @@ from sqlalchemy import select, text
 
 from shared.apikeys import hash_key
 from shared.celery_config import build_celery
-from shared.db.models import Base, DeliveryStatus, Job, JobStatus, Upload, WebhookDelivery
+from shared.db.models import (
+    ApiKey,
+    Base,
+    DeliveryStatus,
+    Job,
+    JobStatus,
+    Upload,
+    WebhookDelivery,
+)
 from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.key_scopes import ALL_SCOPES
 from shared.secret_box import SecretBox
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant, issue_api_key
@@ -88,13 +97,17 @@ def create_owned(client: TestClient, key: str, sessions: Any) -> Owned:
     upload = client.post(
         "/v1/uploads", headers=auth(key), json={"filename": "u.zip", "size_bytes": 10}
     )
+    # Another key of the owner's, so that revoking it leaves ``key`` working.
+    api_key = client.post("/v1/keys", headers=auth(key), json={"name": "owned"})
     assert (job.status_code, batch.status_code, upload.status_code) == (202, 202, 201)
+    assert api_key.status_code == 201, api_key.text
     delivery_id = add_delivery(sessions, job.json()["id"])
     ids = {
         "job_id": job.json()["id"],
         "batch_id": batch.json()["id"],
         "upload_id": upload.json()["id"],
         "delivery_id": delivery_id,
+        "key_id": api_key.json()["id"],
         "number": "1",
     }
     return Owned(ids=ids, part_query={})
@@ -141,16 +154,17 @@ def call(client: TestClient, key: str, method: str, path: str, owned: Owned) -> 
 
 def test_every_id_route_hides_other_tenants_resources(
     client: TestClient,
-    new_key: Callable[[str], str],
+    new_key: Callable[..., str],
     sessions: Any,
     redis_client: redis.Redis,
     settings: Settings,
 ) -> None:
-    alice, bob = new_key("alice-owner"), new_key("bob-intruder")
+    # Keys that may do everything, so that only ownership decides the answers.
+    alice, bob = new_key("alice-owner", ALL_SCOPES), new_key("bob-intruder", ALL_SCOPES)
     owned = create_owned(client, alice, sessions)
     owned.part_query = signed_part_query(client, bob)
     routes = id_routes(client)
-    assert len(routes) >= 10  # jobs, batches, uploads, deliveries at least
+    assert len(routes) >= 14  # jobs, batches, uploads, deliveries, keys at least
     queued_before = len(sent_messages(redis_client))
 
     for method, path in routes:
@@ -164,6 +178,7 @@ def test_every_id_route_hides_other_tenants_resources(
     with sessions() as session:
         delivery = session.get(WebhookDelivery, owned.ids["delivery_id"])
         assert delivery.status == DeliveryStatus.DELIVERED.value
+        assert session.get(ApiKey, owned.ids["key_id"]).revoked_at is None
     upload_dir = settings.effective_store_dir / "tenants"
     assert not [p for p in upload_dir.rglob("parts/*") if owned.ids["upload_id"] in str(p)]
 
@@ -177,9 +192,9 @@ def test_every_id_route_hides_other_tenants_resources(
 
 
 def test_ids_in_bodies_and_queries_are_scoped_too(
-    client: TestClient, new_key: Callable[[str], str], sessions: Any
+    client: TestClient, new_key: Callable[..., str], sessions: Any
 ) -> None:
-    alice, bob = new_key("alice-body"), new_key("bob-body")
+    alice, bob = new_key("alice-body", ALL_SCOPES), new_key("bob-body")
     owned = create_owned(client, alice, sessions)
     batch = client.post(
         "/v1/batches", headers=auth(bob), json={"upload_id": owned.ids["upload_id"]}

@@ -56,3 +56,13 @@ def test_a_full_cache_drops_its_oldest_entry() -> None:
     assert cache.get("b") is None
     assert cache.get("a") == caller("a")
     assert cache.get("c") == caller("c")
+
+
+def test_forget_key_drops_every_entry_of_that_key_only() -> None:
+    cache = CallerCache(60.0, clock=Clock())
+    cache.put("d1", caller("a"))
+    cache.put("d2", caller("b"))
+    cache.forget_key("k-a")
+    cache.forget_key("k-unknown")
+    assert cache.get("d1") is None
+    assert cache.get("d2") == caller("b")

@@ -78,6 +78,9 @@ def test_base_error_problem() -> None:
         (errors.JobFinished, "job_finished", 409, False),
         (errors.BatchFinished, "batch_finished", 409, False),
         (errors.IdempotencyKeyReused, "idempotency_key_reused", 409, False),
+        (errors.KeyAlreadyRevoked, "key_already_revoked", 409, False),
+        (errors.Forbidden, "forbidden", 403, False),
+        (errors.MissingScope, "missing_scope", 403, False),
     ],
 )
 def test_class_attributes(cls: type[QuireError], code: str, status: int, retryable: bool) -> None:
