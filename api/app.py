@@ -12,7 +12,7 @@ from api.deps import refuse_nul_in_url
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.rate_limiter import RateLimitHeaders
-from api.routes import batches, health, jobs, keys, uploads, webhooks
+from api.routes import batches, health, jobs, keys, purges, uploads, webhooks
 from shared.logging_setup import configure_logging
 from shared.settings import Settings
 
@@ -57,4 +57,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(webhooks.router)
     app.include_router(keys.router)
+    app.include_router(purges.router)
     return app

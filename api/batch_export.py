@@ -1,24 +1,32 @@
-"""A batch's results as a zip, streamed while it is built: nothing is held whole in memory
-or written to disk, however many items the batch has."""
+"""A batch's results as a zip, streamed while it is built: nothing is held whole in memory,
+however many items the batch has. Only a searchable PDF touches the disk: one item's at a
+time, built over its stored upload (``api.pdf_export``) and copied into the zip in chunks."""
 
 from __future__ import annotations
 
 import json
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.pdf_export import build_job_pdf
 from shared.db.models import Batch, BatchItem, Job, Page
 from shared.db.session import transaction
+from shared.errors import QuireError
 from shared.exporters import FORMATS, export
 from shared.exporters.pagexml import render_pages
 from shared.results import build_result
 from shared.schemas import ResultOut
+from shared.storage import ObjectStore
 
 ITEMS_PER_QUERY = 200
 MANIFEST = "manifest.json"
+PDF = "pdf"
+# Deflate can grow incompressible data a little: the margin zipfile itself uses for ZIP64.
+ZIP64_MARGIN = 1.05
 
 
 class _Sink:
@@ -40,8 +48,11 @@ class _Sink:
 
 
 def result_files(result: ResultOut, path: str, formats: list[str]) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of one item's results; PAGE XML gets one file per page."""
+    """(name, bytes) of one item's results made from the result alone (not the PDF); PAGE
+    XML gets one file per page."""
     for fmt in formats:
+        if FORMATS[fmt].needs_source:
+            continue
         if fmt == "pagexml" and len(result.pages) > 1:
             for page, document in zip(result.pages, render_pages(result, path), strict=True):
                 yield f"{path}.p{page.index + 1:04d}{FORMATS[fmt].suffix}", document
@@ -50,25 +61,55 @@ def result_files(result: ResultOut, path: str, formats: list[str]) -> Iterator[t
 
 
 def export_stream(
-    sessions: sessionmaker[Session], batch: Batch, formats: list[str]
+    sessions: sessionmaker[Session], store: ObjectStore, batch: Batch, formats: list[str]
 ) -> Iterator[bytes]:
     """The zip's bytes, item by item, then ``manifest.json``."""
     sink = _Sink()
     manifest: list[dict[str, object]] = []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[call-overload]
         for item, job, pages in _items(sessions, batch.id):
-            manifest.append(_manifest_entry(item, job))
+            entry = _manifest_entry(item, job)
+            manifest.append(entry)
             if job is None:
                 continue
-            for name, data in result_files(build_result(job, pages), item.path, formats):
+            result = build_result(job, pages)
+            for name, data in result_files(result, item.path, formats):
                 archive.writestr(name, data)
             yield sink.drain()
+            if PDF in formats:
+                yield from _pdf_member(archive, sink, store, job, result, item.path, entry)
         summary = {"batch_id": batch.id, "status": batch.status, "items": manifest}
         archive.writestr(MANIFEST, json.dumps(summary, indent=2, ensure_ascii=False))
     yield sink.drain()
 
 
-def _manifest_entry(item: BatchItem, job: Job | None) -> dict[str, object]:
+def _pdf_member(
+    archive: zipfile.ZipFile,
+    sink: _Sink,
+    store: ObjectStore,
+    job: Job,
+    result: ResultOut,
+    path: str,
+    entry: dict[str, Any],
+) -> Iterator[bytes]:
+    """Add the item's searchable PDF, a chunk at a time; an upload that cannot be made into
+    one (a failed job's corrupt file, say) is noted in its manifest entry as ``pdf_error``."""
+    try:
+        built = build_job_pdf(store, job, result)
+    except QuireError as e:
+        if e.retryable:
+            raise
+        entry["pdf_error"] = {"code": e.code, "message": e.message}
+        return
+    name = path + FORMATS[PDF].suffix
+    zip64 = built.size * ZIP64_MARGIN > zipfile.ZIP64_LIMIT
+    with archive.open(name, "w", force_zip64=zip64) as member:
+        for chunk in built.chunks():
+            member.write(chunk)
+            yield sink.drain()
+
+
+def _manifest_entry(item: BatchItem, job: Job | None) -> dict[str, Any]:
     if job is None:
         error = {"code": item.skip_code, "message": item.skip_reason}
         return {"path": item.path, "status": "skipped", "job_id": None, "error": error}

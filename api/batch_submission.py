@@ -3,32 +3,40 @@ queue, or several files that become jobs at once.
 
 As for single jobs, objects are written first, rows second, messages last, and a failure
 undoes what came before it.
+
+``on_duplicate`` is kept on the batch: the files of a multi-file batch are checked here, as
+they arrive; an archive's members by the CPU worker as it reads them (``worker/ingest.py``),
+since a presigned upload's bytes never pass through the API.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.caller import TenantRef
+from api.duplicate_uploads import earlier_to_reuse, member_duplicate
 from api.idempotency import IdempotencyClaim
 from api.multipart_stream import ReceivedFile
 from api.submission import SubmitOptions, check_upload, send_or_defer
 from shared import media
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, Upload, new_id, utcnow
 from shared.db.session import transaction
+from shared.duplicates import reuse_result
 from shared.errors import (
+    DuplicateUpload,
     InvalidRequest,
     QuireError,
     UnsupportedMediaType,
     UploadIncomplete,
 )
+from shared.lifecycle import refresh_batch
 from shared.objectkeys import batch_source_key, source_key
 from shared.queues import INGEST_BATCH, PREPARE_JOB, ingest_batch_payload, prepare_job_payload
-from shared.settings import Settings
+from shared.settings import DuplicatePolicy, Settings
 from shared.storage import ObjectStore
 from shared.task_sender import TaskSender
 
@@ -98,6 +106,7 @@ def _archive_batch(
         size_bytes=size,
         callback_url=options.callback_url,
         metadata_=options.metadata,
+        on_duplicate=options.on_duplicate.value,
     )
 
 
@@ -130,6 +139,8 @@ class FileItem:
     key: str = ""
     mime: str = ""
     skip: QuireError | None = None
+    content_sha256: str | None = None
+    duplicate_of: str | None = None  # the earlier job whose result it reuses
 
 
 def create_files_batch(
@@ -141,9 +152,10 @@ def create_files_batch(
     claim: IdempotencyClaim | None = None,
 ) -> Batch:
     """Each file becomes a job of a new batch at once; files that are not documents are
-    recorded as skipped items, as archive members would be."""
+    recorded as skipped items, as archive members would be, and so are duplicates under
+    ``on_duplicate=reject``; under ``reuse`` a duplicate's job is succeeded at once."""
     batch_id = new_id()
-    items = _store_files(tenant, files, settings, deps.store)
+    items = _store_files(tenant, files, options, settings, deps)
     if all(item.job_id is None for item in items):
         _delete_objects(deps.store, items)
         reasons = "; ".join(f"{i.path}: {i.skip.message}" for i in items if i.skip)
@@ -157,6 +169,7 @@ def create_files_batch(
         size_bytes=sum(i.size for i in items),
         callback_url=options.callback_url,
         metadata_=options.metadata,
+        on_duplicate=options.on_duplicate.value,
         items_total=len(items),
         items_skipped=sum(i.job_id is None for i in items),
         next_seq=len(items),
@@ -166,21 +179,52 @@ def create_files_batch(
         with transaction(deps.sessions) as session:
             session.add(batch)
             session.flush()
-            for item in items:
-                session.add(_item_row(batch, item))
-                if item.job_id is not None:
-                    session.add(_job_row(batch, item))
+            reused = _add_items(session, batch, items)
             if claim is not None:
                 session.add(claim.row("batch", batch_id))
+            if reused:
+                refresh_batch(session, batch_id)  # every job may have been reused
     except BaseException:
         _delete_objects(deps.store, items)
         raise
-    _send_jobs(deps, batch, items)
+    _send_jobs(deps, batch, [i for i in items if i.job_id not in reused])
     return batch
 
 
+def _add_items(session: Session, batch: Batch, items: list[FileItem]) -> set[str]:
+    """Add the items and their jobs; returns the ids of the jobs that reused a result."""
+    reused: set[str] = set()
+    for item in items:
+        session.add(_item_row(batch, item))
+        if item.job_id is None:
+            continue
+        job = _job_row(batch, item)
+        if item.duplicate_of and reuse_result(session, job, item.duplicate_of, update_batch=False):
+            reused.add(item.job_id)
+        else:
+            session.add(job)
+    return reused
+
+
+def _earlier_to_reuse(
+    deps: BatchDeps, tenant: TenantRef, upload: ReceivedFile, policy: DuplicatePolicy
+) -> str | None:
+    """The earlier job a file reuses; a rejected duplicate raises ``DuplicateContent``."""
+    if policy is DuplicatePolicy.PROCESS:
+        return None
+    try:
+        with transaction(deps.sessions) as session:
+            return earlier_to_reuse(session, tenant.id, upload.content_sha256, policy)
+    except DuplicateUpload as e:
+        raise member_duplicate(e) from e
+
+
 def _store_files(
-    tenant: TenantRef, files: list[ReceivedFile], settings: Settings, store: ObjectStore
+    tenant: TenantRef,
+    files: list[ReceivedFile],
+    options: SubmitOptions,
+    settings: Settings,
+    deps: BatchDeps,
 ) -> list[FileItem]:
     items: list[FileItem] = []
     seen: set[str] = set()
@@ -193,6 +237,7 @@ def _store_files(
         seen.add(path)
         try:
             kind = check_upload(upload, settings).kind
+            earlier = _earlier_to_reuse(deps, tenant, upload, options.on_duplicate)
         except QuireError as e:
             if e.retryable:
                 raise
@@ -200,8 +245,9 @@ def _store_files(
             continue
         job_id = new_id()
         key = source_key(tenant.id, job_id, kind.extension)
-        store.put_stream(key, upload.spool, kind.mime)
-        items.append(FileItem(seq, path, upload.size, job_id, key, kind.mime))
+        deps.store.put_stream(key, upload.spool, kind.mime)
+        item = FileItem(seq, path, upload.size, job_id, key, kind.mime)
+        items.append(replace(item, content_sha256=upload.content_sha256, duplicate_of=earlier))
     return items
 
 
@@ -229,6 +275,7 @@ def _job_row(batch: Batch, item: FileItem) -> Job:
         filename=item.path[-512:],
         size_bytes=item.size,
         batch_id=batch.id,
+        content_sha256=item.content_sha256,
     )
 
 

@@ -1,9 +1,11 @@
 """Receive a multipart/form-data body as a stream: the file part is spooled (memory up to
-1 MiB, then a temporary file) and counted as it arrives, so an oversized upload is refused
-at the limit instead of after it has been read whole."""
+1 MiB, then a temporary file), counted and hashed (SHA-256) as it arrives, so an oversized
+upload is refused at the limit instead of after it has been read whole, and its content hash
+(duplicate detection) needs no second pass over it."""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -30,6 +32,12 @@ class ReceivedFile:
     filename: str
     size: int = 0
     head: bytes = b""
+    digest: Any = field(default_factory=hashlib.sha256, repr=False)
+
+    @property
+    def content_sha256(self) -> str:
+        """SHA-256 (hex) of the bytes received so far: the whole file once the form is read."""
+        return str(self.digest.hexdigest())
 
 
 @dataclass
@@ -145,6 +153,7 @@ class _FormCollector:
             )
         if len(received.head) < HEAD_BYTES:
             received.head = (received.head + bytes(chunk))[:HEAD_BYTES]
+        received.digest.update(chunk)
         received.spool.write(chunk)
 
     def _part_end(self) -> None:

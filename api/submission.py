@@ -5,6 +5,10 @@ second, the message last. If the row cannot be written the object is removed aga
 object is left without a row. Once the row is committed the job is accepted: if the queue
 cannot take its message, the sweeper's reconcile pass sends it when the broker is back
 (``worker/reconcile.py``), so an upload is never lost to a broker outage.
+
+A file the tenant sent before (same SHA-256) is refused before anything is stored under
+``on_duplicate=reject``, and under ``reuse`` becomes a job that is succeeded at once with the
+earlier result copied, and sends no task (``api/duplicate_uploads.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from api.caller import TenantRef
+from api.duplicate_uploads import check_submission, insert_reusing_job
 from api.idempotency import IdempotencyClaim
 from api.job_rows import insert_job_rows
 from api.multipart_stream import ReceivedFile
@@ -30,6 +35,7 @@ from shared.db.models import (
     new_id,
     utcnow,
 )
+from shared.duplicates import parse_policy
 from shared.egress import check_url_syntax, policy_from_settings
 from shared.errors import (
     EmptyUpload,
@@ -39,7 +45,7 @@ from shared.errors import (
 from shared.imageinfo import inspect_image
 from shared.objectkeys import source_key
 from shared.queues import OCR_PAGE, PREPARE_JOB, TASK_QUEUES, ocr_page_payload, prepare_job_payload
-from shared.settings import Settings
+from shared.settings import DuplicatePolicy, Settings
 from shared.storage import ObjectStore
 from shared.task_sender import TaskSender
 
@@ -54,13 +60,15 @@ class SubmitOptions:
     priority: Priority = Priority.INTERACTIVE
     callback_url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # What a file the tenant uploaded before does; QUIRE_ON_DUPLICATE when the request is silent.
+    on_duplicate: DuplicatePolicy = DuplicatePolicy.PROCESS
 
 
 def parse_options(
     fields: dict[str, str], settings: Settings, default_priority: Priority = Priority.INTERACTIVE
 ) -> SubmitOptions:
     """Validate the text fields of ``POST /v1/jobs`` and ``POST /v1/batches``."""
-    unknown = set(fields) - {"priority", "callback_url", "metadata"}
+    unknown = set(fields) - {"priority", "callback_url", "metadata", "on_duplicate"}
     if unknown:
         raise InvalidRequest(f"unknown form fields: {', '.join(sorted(unknown))}")
     try:
@@ -71,17 +79,27 @@ def parse_options(
         priority,
         _callback_url(fields.get("callback_url"), settings),
         _metadata(fields.get("metadata")),
+        parse_policy(fields.get("on_duplicate"), settings.on_duplicate),
     )
 
 
 def options_from_json(
-    priority: str, callback_url: str | None, metadata: dict[str, Any], settings: Settings
+    priority: str,
+    callback_url: str | None,
+    metadata: dict[str, Any],
+    settings: Settings,
+    on_duplicate: str | None = None,
 ) -> SubmitOptions:
     """The same options, sent as JSON fields instead of form fields."""
     encoded = json.dumps(metadata)
     if len(encoded.encode()) > MAX_METADATA_BYTES:
         raise InvalidRequest(f"metadata exceeds {MAX_METADATA_BYTES} bytes")
-    return SubmitOptions(Priority(priority), _callback_url(callback_url, settings), metadata)
+    return SubmitOptions(
+        Priority(priority),
+        _callback_url(callback_url, settings),
+        metadata,
+        parse_policy(on_duplicate, settings.on_duplicate),
+    )
 
 
 def _callback_url(value: str | None, settings: Settings) -> str | None:
@@ -148,10 +166,17 @@ def create_job(
     its idempotency key if it came with one) and send its first task: ``ocr_page`` for a
     one-page image, ``prepare_job`` otherwise. Returns the job as inserted (not bound to a
     session).
+
+    A duplicate of an earlier upload is refused first under ``reject`` (``DuplicateUpload``,
+    nothing stored); under ``reuse`` the job is inserted succeeded, the earlier result copied,
+    and no task is sent.
     """
-    job = new_job(tenant, upload, checked, options)
+    job = new_job(tenant, upload, checked, options, content_sha256=upload.content_sha256)
+    earlier = check_submission(engine, tenant.id, upload.content_sha256, options.on_duplicate)
     store.put_stream(job.source_key, upload.spool, checked.kind.mime)
     try:
+        if earlier is not None and insert_reusing_job(engine, job, earlier, claim):
+            return job
         insert_job_rows(engine, job, first_page=checked.single_page, claim=claim)
     except BaseException:
         store.delete(job.source_key)
@@ -164,7 +189,12 @@ def create_job(
 
 
 def new_job(
-    tenant: TenantRef, upload: ReceivedFile, checked: CheckedUpload, options: SubmitOptions
+    tenant: TenantRef,
+    upload: ReceivedFile,
+    checked: CheckedUpload,
+    options: SubmitOptions,
+    *,
+    content_sha256: str | None = None,
 ) -> Job:
     """A queued job for an upload, every column set (nothing left to insert defaults)."""
     job_id, now = new_id(), utcnow()
@@ -186,6 +216,8 @@ def new_job(
         callback_url=options.callback_url,
         batch_id=None,
         model=None,
+        content_sha256=content_sha256,
+        duplicate_of=None,
         created_at=now,
         started_at=None,
         finished_at=None,

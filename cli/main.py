@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         ("results", "client: download results into a folder"),
     ):
         sub.add_parser(name, help=text, add_help=False)
-    sub.add_parser("sweeper", help="run the periodic sweeper (webhook retries)")
+    sub.add_parser("sweeper", help="run the periodic sweeper (webhook retries, retention)")
     sub.add_parser("scaler", help="publish the GPU queue's autoscaling metrics")
 
     db = sub.add_parser("db", help="database schema")
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     from cli import keys_cmd
 
     keys_cmd.register(sub)
+    from cli import tenants_cmd
+
+    tenants_cmd.register(sub)
     from cli import train_cmd
 
     train_cmd.register(sub)
@@ -139,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         upgrade(settings.effective_database_url)
         return 0
+    if args.command == "tenants":
+        from cli import tenants_cmd
+
+        return tenants_cmd.run(args, settings)
     from cli import keys_cmd
 
     return keys_cmd.run(args, settings)

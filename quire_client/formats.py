@@ -9,6 +9,7 @@ SUFFIXES: dict[str, str] = {
     "hocr": ".hocr.html",
     "alto": ".alto.xml",
     "pagexml": ".page.xml",
+    "pdf": ".pdf",  # the searchable PDF: the uploaded pages over an invisible text layer
 }
 FORMATS: tuple[str, ...] = tuple(SUFFIXES)
 

@@ -28,7 +28,7 @@ from quire_client.summary import describe
 
 DEV_KEY_FILE = Path(".quire", "dev-api-key")
 EXIT_INTERRUPTED = 130
-FORMAT_HELP = "comma-separated json, txt, hocr, alto, pagexml, or all (default json)"
+FORMAT_HELP = "comma-separated json, txt, hocr, alto, pagexml, pdf, or all (default json)"
 
 
 def resolve_url(given: str | None, environ: Mapping[str, str]) -> str:

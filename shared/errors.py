@@ -164,6 +164,21 @@ class IdempotencyKeyReused(Conflict):
     title = "The idempotency key was used for a different request"
 
 
+class DuplicateUpload(Conflict):
+    """``on_duplicate=reject`` and the tenant uploaded the same bytes before; the problem's
+    ``duplicate_of`` names the earlier job."""
+
+    code = "duplicate_upload"
+    title = "The same file was uploaded before"
+
+
+class DuplicateContent(DuplicateUpload):
+    """The same refusal for a member of a batch: the member is skipped with this code."""
+
+    code = "duplicate_content"
+    title = "A batch member has the content of an earlier upload"
+
+
 class KeyAlreadyRevoked(Conflict):
     """Revoke or rotate of an API key that is already revoked."""
 

@@ -11,6 +11,14 @@ from shared.filenames import clean_filename
 
 # Text that is stored or looked up in the database: PostgreSQL text cannot hold NUL.
 NO_NUL = r"^[^\x00]*$"
+ON_DUPLICATE_DESCRIPTION = (
+    "What a file this tenant uploaded before (same SHA-256, never matched across tenants) "
+    "does: `process` it again, `reuse` the newest succeeded earlier job's result (a new job, "
+    "succeeded at once, with `duplicate_of`; no OCR), or `reject` it (409 `duplicate_upload` "
+    "naming the earlier job; in a batch the item is skipped as `duplicate_content`). An "
+    "earlier job that failed, is unfinished or was deleted does not count: the file is "
+    "processed. Default: `QUIRE_ON_DUPLICATE` (`process` unless set)."
+)
 
 
 class ErrorInfo(BaseModel):
@@ -41,6 +49,16 @@ class JobOut(BaseModel):
     error: ErrorInfo | None = None
     batch_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    content_sha256: str | None = Field(
+        None,
+        description="SHA-256 (hex) of the uploaded file's bytes; duplicates are found by it, "
+        "within the tenant only.",
+    )
+    duplicate_of: str | None = Field(
+        None,
+        description="With `on_duplicate=reuse`: the earlier job (same file, succeeded) whose "
+        "result this job copied instead of running OCR; it may since have been deleted.",
+    )
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -116,6 +134,11 @@ class BatchOut(BaseModel):
     eta_seconds: int | None = Field(None, description="None until a page has finished.")
     error: ErrorInfo | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    on_duplicate: str = Field(
+        "process",
+        examples=["process", "reuse", "reject"],
+        description="What a member the tenant uploaded before does (see `POST /v1/batches`).",
+    )
     created_at: datetime
     ingested_at: datetime | None = None
     finished_at: datetime | None = None
@@ -147,6 +170,11 @@ class CreateBatchIn(BaseModel):
     priority: str = Field("bulk", pattern="^(interactive|bulk)$")
     callback_url: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    on_duplicate: str | None = Field(
+        None,
+        pattern="^(process|reuse|reject)$",
+        description=ON_DUPLICATE_DESCRIPTION,
+    )
 
 
 class RetryFailedOut(BaseModel):

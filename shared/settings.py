@@ -30,6 +30,14 @@ class StoreBackend(StrEnum):
     S3 = "s3"
 
 
+class DuplicatePolicy(StrEnum):
+    """What a submission does with a file the tenant uploaded before (same SHA-256)."""
+
+    PROCESS = "process"  # run OCR again, as for any new file
+    REUSE = "reuse"  # a new job, at once succeeded, with the earlier job's result copied
+    REJECT = "reject"  # 409 duplicate_upload; an archive member is skipped (duplicate_content)
+
+
 class Settings(BaseSettings):
     """Settings shared by the API, the workers and the CLI.
 
@@ -145,6 +153,9 @@ class Settings(BaseSettings):
     tenant_max_jobs_in_flight: int = Field(10_000, ge=0, description="Queued+running; 0: off.")
     tenant_max_pages_in_flight: int = Field(100_000, ge=0, description="Queued+running; 0: off.")
     idempotency_ttl_hours: float = Field(24.0, gt=0, description="Idempotency-Key lifetime.")
+    on_duplicate: DuplicatePolicy = Field(
+        DuplicatePolicy.PROCESS, description="A file the tenant sent before: process|reuse|reject."
+    )
     public_base_url: str = Field("http://127.0.0.1:8000", description="Links in webhooks.")
 
     webhook_retry_schedule: str = Field(
@@ -160,6 +171,11 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(30.0, gt=0, description="Broker vs DB check.")
     stale_after_seconds: float = Field(60.0, gt=0, description="Queued this long: check it.")
     page_lease_seconds: int | None = Field(None, description="Running this long: 2x time limit.")
+    retention_days: int = Field(
+        0, ge=0, description="Finished work is purged this long after it ends; 0: kept forever."
+    )
+    purge_interval_seconds: float = Field(300.0, gt=0, description="Sweeper's retention check.")
+    purge_chunk_jobs: int = Field(100, ge=1, description="Jobs purged per transaction.")
 
     scaler_interval_seconds: float = Field(15.0, gt=0)
     scaler_publish: bool = Field(False, description="Send the metrics to CloudWatch.")

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from shared import media
-from shared.errors import CorruptArchive
+from shared.errors import CorruptArchive, DuplicateContent
 from shared.media import MediaType
 from worker.libarchive_reader import (
     FORMATS,
@@ -119,6 +119,8 @@ class SkipCode:
     ARCHIVE_TOO_LARGE = "archive_too_large"
     TOO_MANY_MEMBERS = "too_many_members"
     CORRUPT_MEMBER = "corrupt_member"
+    # Given by ingest, not here: the tenant uploaded the same bytes before (on_duplicate=reject).
+    DUPLICATE_CONTENT = DuplicateContent.code
 
 
 class MemberLimitExceeded(Exception):

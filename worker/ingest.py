@@ -5,6 +5,13 @@ The archive is streamed (ranged reads for zip, one forward pass for tar), never 
 whole. Progress is committed in small groups with the next member's sequence number, so a
 crash or the end of a time slice resumes where it stopped; job ids derive from (batch,
 member), so a member stored twice after a crash is still one job.
+
+Each member is hashed (SHA-256) as it streams into the store: the archive may have come
+through a presigned upload, whose bytes the API never sees. Under the batch's
+``on_duplicate``, a member with the content of an earlier succeeded job of the tenant is
+skipped (``reject``: ``duplicate_content``) or becomes a job that reuses that job's result
+(``reuse``: succeeded at once, no task). Members of the same batch count as earlier jobs
+only once they have succeeded, so two equal members of one archive are both processed.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -22,7 +29,8 @@ from shared import media
 from shared.celery_config import PRIORITY_BY_NAME
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, utcnow
 from shared.db.session import transaction
-from shared.errors import CorruptArchive, ObjectMissing, QuireError
+from shared.duplicates import find_earlier_job, reuse_result
+from shared.errors import CorruptArchive, DuplicateContent, ObjectMissing, QuireError
 from shared.lifecycle import finish_batch, lock_batch, refresh_batch
 from shared.objectkeys import source_key
 from shared.queues import (
@@ -32,6 +40,7 @@ from shared.queues import (
     ingest_batch_payload,
     prepare_job_payload,
 )
+from shared.settings import DuplicatePolicy
 from worker.archives import (
     ArchiveLimits,
     Member,
@@ -40,6 +49,7 @@ from worker.archives import (
     detect_archive,
     iter_entries,
 )
+from worker.content_digest import digesting
 from worker.context import WorkerContext
 
 log = logging.getLogger("quire.worker")
@@ -69,6 +79,8 @@ class IngestedItem:
     media_type: str = ""
     skip_code: str | None = None
     skip_reason: str | None = None
+    content_sha256: str | None = None
+    duplicate_of: str | None = None  # the earlier job whose result its job reuses
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,7 @@ class BatchRef:
     source_key: str
     priority: str
     next_seq: int
+    on_duplicate: DuplicatePolicy = DuplicatePolicy.PROCESS
 
 
 def member_job_id(batch_id: str, seq: int) -> str:
@@ -113,7 +126,14 @@ def _load(ctx: WorkerContext, batch_id: str) -> BatchRef | None:
             return None
         if BatchStatus(batch.status).terminal:
             return None
-        return BatchRef(batch.id, batch.tenant_id, batch.source_key, batch.priority, batch.next_seq)
+        return BatchRef(
+            batch.id,
+            batch.tenant_id,
+            batch.source_key,
+            batch.priority,
+            batch.next_seq,
+            DuplicatePolicy(batch.on_duplicate),
+        )
 
 
 def _read_members(ctx: WorkerContext, ref: BatchRef, slice_seconds: float) -> ReadOutcome:
@@ -159,14 +179,36 @@ def _store_entry(ctx: WorkerContext, ref: BatchRef, entry: Member | Skipped) -> 
         )
     job_id = member_job_id(ref.id, entry.seq)
     key = source_key(ref.tenant_id, job_id, entry.kind.extension)
+    stream, digest = digesting(entry.stream)
     try:
-        ctx.store.put_stream(key, entry.stream, entry.kind.mime)
+        ctx.store.put_stream(key, stream, entry.kind.mime)
     except MemberLimitExceeded as e:
         ctx.store.delete(key)
         return IngestedItem(
             entry.seq, entry.path, entry.size, skip_code=e.code, skip_reason=e.reason
         )
-    return IngestedItem(entry.seq, entry.path, entry.size, job_id, key, entry.kind.mime)
+    sha = digest.hexdigest()
+    item = IngestedItem(
+        entry.seq, entry.path, entry.size, job_id, key, entry.kind.mime, content_sha256=sha
+    )
+    return _check_duplicate(ctx, ref, item)
+
+
+def _check_duplicate(ctx: WorkerContext, ref: BatchRef, item: IngestedItem) -> IngestedItem:
+    """The item as the batch's ``on_duplicate`` makes it, for a member seen before."""
+    if ref.on_duplicate is DuplicatePolicy.PROCESS:
+        return item
+    with transaction(ctx.sessions) as session:
+        earlier = find_earlier_job(session, ref.tenant_id, item.content_sha256)
+    if earlier is None:
+        return item
+    if ref.on_duplicate is DuplicatePolicy.REUSE:
+        return replace(item, duplicate_of=earlier)
+    ctx.store.delete(item.job_key)
+    refusal = DuplicateContent(f"{item.path} has the content of job {earlier}")
+    return IngestedItem(
+        item.seq, item.path, item.size, skip_code=refusal.code, skip_reason=refusal.message
+    )
 
 
 def _commit(ctx: WorkerContext, ref: BatchRef, group: list[IngestedItem]) -> bool:
@@ -212,16 +254,24 @@ def _record_group(
     created: list[str] = []
     for item in new_items:
         session.add(_item_row(ref, item))
-        if item.job_id is not None:
+        if item.job_id is not None and not _reused(session, ref, item):
             session.add(_job_row(ref, item))
             created.append(item.job_id)
         batch.items_total += 1
         batch.items_skipped += item.skip_code is not None
     if new_items:
         batch.next_seq = max(batch.next_seq, new_items[-1].seq + 1)
-    if batch.status == BatchStatus.INGESTING and created:
+    if batch.status == BatchStatus.INGESTING and any(i.job_id for i in new_items):
         batch.status = BatchStatus.RUNNING.value
     return created
+
+
+def _reused(session: Session, ref: BatchRef, item: IngestedItem) -> bool:
+    """Whether the item's job was added as a copy of an earlier result (False: it runs);
+    the batch ends when its archive is read (``_mark_ingested``), not here."""
+    if item.duplicate_of is None:
+        return False
+    return reuse_result(session, _job_row(ref, item), item.duplicate_of, update_batch=False)
 
 
 def _item_row(ref: BatchRef, item: IngestedItem) -> BatchItem:
@@ -246,6 +296,7 @@ def _job_row(ref: BatchRef, item: IngestedItem) -> Job:
         filename=item.path[-512:],
         size_bytes=item.size,
         batch_id=ref.id,
+        content_sha256=item.content_sha256,
     )
 
 

@@ -6,7 +6,9 @@ timeout), so a worker that dies while sending it loses nothing: when the lease r
 sweeper sends it again. Every ``QUIRE_RECONCILE_INTERVAL_SECONDS`` it also reconciles the
 broker with the database (``worker/reconcile.py``): work the database records but Redis lost
 (a restart, a flush, an enqueue that failed at submit) is sent again, and pages whose worker
-vanished are requeued or dead-lettered.
+vanished are requeued or dead-lettered. Every ``QUIRE_PURGE_INTERVAL_SECONDS`` it purges
+finished work past its tenant's retention (``worker/retention_purge.py``), a bounded slice at
+a time, the next slice at once while more is due.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from shared.errors import QuireError
 from shared.queues import DELIVER_WEBHOOK, TASK_QUEUES, deliver_webhook_payload
 from worker.context import WorkerContext
 from worker.reconcile import reconcile_once
+from worker.retention_purge import purge_expired
 
 log = logging.getLogger("quire.sweeper")
 CLAIM_LIMIT = 200
@@ -69,15 +72,19 @@ def sweep_once(ctx: WorkerContext) -> int:
 def run_sweeper(
     ctx: WorkerContext, stop: threading.Event, clock: Callable[[], float] = time.monotonic
 ) -> None:
-    """Sweep every ``QUIRE_SWEEP_INTERVAL_SECONDS`` and reconcile every
-    ``QUIRE_RECONCILE_INTERVAL_SECONDS`` (the first right away) until ``stop`` is set;
-    outages of the database or broker are logged and waited out."""
-    next_reconcile = clock()
+    """Sweep every ``QUIRE_SWEEP_INTERVAL_SECONDS``, reconcile every
+    ``QUIRE_RECONCILE_INTERVAL_SECONDS`` and purge expired work every
+    ``QUIRE_PURGE_INTERVAL_SECONDS`` (the first of each right away) until ``stop`` is set;
+    outages of the database, broker or store are logged and waited out."""
+    next_reconcile = next_purge = clock()
     while not stop.is_set():
         _guarded("sweep", lambda: _sweep_and_log(ctx))
         if clock() >= next_reconcile:
             _guarded("reconcile", lambda: reconcile_once(ctx))
             next_reconcile = clock() + ctx.settings.reconcile_interval_seconds
+        if clock() >= next_purge:
+            more = _guarded("retention purge", lambda: purge_expired(ctx)) is True
+            next_purge = clock() + (0.0 if more else ctx.settings.purge_interval_seconds)
         stop.wait(ctx.settings.sweep_interval_seconds)
 
 
@@ -87,8 +94,10 @@ def _sweep_and_log(ctx: WorkerContext) -> None:
         log.info("handed %d webhook deliveries to the queue", sent)
 
 
-def _guarded(what: str, step: Callable[[], object]) -> None:
+def _guarded(what: str, step: Callable[[], object]) -> object:
+    """The step's result; None when it failed (logged, retried on a later pass)."""
     try:
-        step()
+        return step()
     except (QuireError, KombuOperationalError, RedisError, OSError) as e:
         log.warning("%s failed, will retry: %s", what, e)
+        return None

@@ -53,6 +53,7 @@ from shared.db.session import transaction
 from shared.errors import Conflict, InvalidRequest, NotFound, UnsupportedMediaType
 from shared.exporters import parse_formats
 from shared.schemas import (
+    ON_DUPLICATE_DESCRIPTION,
     BatchItemOut,
     BatchItemsPage,
     BatchJobsOut,
@@ -93,6 +94,11 @@ CREATE_BODY = {
                         "priority": {"type": "string", "enum": ["interactive", "bulk"]},
                         "callback_url": {"type": "string", "format": "uri"},
                         "metadata": {"type": "string", "description": "a JSON object"},
+                        "on_duplicate": {
+                            "type": "string",
+                            "enum": ["process", "reuse", "reject"],
+                            "description": ON_DUPLICATE_DESCRIPTION,
+                        },
                     },
                 }
             },
@@ -128,6 +134,7 @@ def batch_out(session: Session, batch: Batch) -> BatchOut:
         eta_seconds=eta_seconds(batch, counts, utcnow()),
         error=ErrorInfo.of(batch.error_code, batch.error_message),
         metadata=batch.metadata_,
+        on_duplicate=batch.on_duplicate,
         created_at=batch.created_at,
         ingested_at=batch.ingested_at,
         finished_at=batch.finished_at,
@@ -161,7 +168,10 @@ async def create_batch(
     """An archive (multipart `file`, or JSON `upload_id` from `/v1/uploads`) or several files
     (multipart `files`); each document becomes a job of the batch, priority `bulk` by
     default. With an `Idempotency-Key`, the same request sent again answers with the same
-    batch; the key with another request is a 409."""
+    batch; the key with another request is a 409. `on_duplicate` applies to each document:
+    one this tenant uploaded before is processed, becomes a job reusing the earlier result
+    (`duplicate_of`), or is skipped as `duplicate_content`; archive members are checked by
+    the worker as it reads them."""
     deps = BatchDeps(store, sessions, tasks)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
@@ -197,7 +207,9 @@ async def _create_from_upload(
         body = CreateBatchIn.model_validate_json(await request.body())
     except ValidationError as e:
         raise InvalidRequest(f"invalid batch request: {e.errors()[0]['msg']}") from e
-    options = options_from_json(body.priority, body.callback_url, body.metadata, settings)
+    options = options_from_json(
+        body.priority, body.callback_url, body.metadata, settings, body.on_duplicate
+    )
 
     def create(claim: IdempotencyClaim | None) -> str:
         with transaction(deps.sessions) as session:
@@ -355,12 +367,16 @@ def export_batch(
     batch_id: str,
     tenant: CurrentTenant,
     sessions: SessionsDep,
+    store: StoreDep,
     format: Annotated[
-        str, Query(description="comma-separated: json, txt, hocr, alto, pagexml, or all")
+        str,
+        Query(description="comma-separated: json, txt, hocr, alto, pagexml, pdf, or all"),
     ] = "json",
 ) -> StreamingResponse:
     """A zip streamed as it is built: each item's results under its path in the archive,
-    plus `manifest.json`; items still running are exported as far as they got."""
+    plus `manifest.json`; items still running are exported as far as they got. A `pdf` is
+    the item's searchable PDF (as `GET /v1/jobs/{id}/result?format=pdf`); an item whose
+    upload cannot be made into one has a `pdf_error` in the manifest instead."""
     try:
         formats = parse_formats(format)
     except ValueError as e:
@@ -370,7 +386,9 @@ def export_batch(
         session.expunge(batch)
     headers = {"Content-Disposition": f'attachment; filename="batch-{batch.id}.zip"'}
     return StreamingResponse(
-        export_stream(sessions, batch, formats), media_type="application/zip", headers=headers
+        export_stream(sessions, store, batch, formats),
+        media_type="application/zip",
+        headers=headers,
     )
 
 

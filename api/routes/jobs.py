@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from api.idempotency import (
     request_hash,
 )
 from api.multipart_stream import FormLimits, ReceivedForm, receive_form
+from api.pdf_export import PDF_MEDIA_TYPE, PDFA_HEADER, build_job_pdf, pdf_headers
 from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import SubmitOptions, check_upload, create_job, parse_options
 from shared import lifecycle
@@ -39,7 +41,7 @@ from shared.errors import NotFound
 from shared.exporters import FORMATS, export
 from shared.exporters.pagexml import render_pages
 from shared.results import build_result
-from shared.schemas import ErrorInfo, JobOut, ProblemOut, ResultOut
+from shared.schemas import ON_DUPLICATE_DESCRIPTION, ErrorInfo, JobOut, ProblemOut, ResultOut
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -59,7 +61,7 @@ PROBLEMS[429]["headers"] = {
     },
 }
 # Routes that can answer 409: an idempotency key sent with another request, a finished
-# job or batch canceled, an upload not complete.
+# job or batch canceled, an upload not complete, a duplicate upload under on_duplicate=reject.
 CONFLICT_PROBLEMS: dict[int | str, dict[str, object]] = {
     **PROBLEMS,
     409: {"model": ProblemOut, "content": {"application/problem+json": {}}},
@@ -83,6 +85,11 @@ SUBMIT_BODY = {
                         "priority": {"type": "string", "enum": ["interactive", "bulk"]},
                         "callback_url": {"type": "string", "format": "uri"},
                         "metadata": {"type": "string", "description": "a JSON object"},
+                        "on_duplicate": {
+                            "type": "string",
+                            "enum": ["process", "reuse", "reject"],
+                            "description": ON_DUPLICATE_DESCRIPTION,
+                        },
                     },
                 }
             }
@@ -105,6 +112,8 @@ def job_out(job: Job) -> JobOut:
         error=ErrorInfo.of(job.error_code, job.error_message),
         batch_id=job.batch_id,
         metadata=job.metadata_,
+        content_sha256=job.content_sha256,
+        duplicate_of=job.duplicate_of,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
@@ -142,7 +151,10 @@ async def submit_job(
     """Upload one file (multipart field `file`); the job is processed asynchronously.
 
     With an `Idempotency-Key`, the same request sent again answers with the same job
-    (nothing is stored or queued twice); the key with another request is a 409."""
+    (nothing is stored or queued twice); the key with another request is a 409.
+    A file this tenant uploaded before follows `on_duplicate`: with `reuse` the answer is a
+    new job already `succeeded`, its `duplicate_of` naming the earlier job; with `reject` a
+    409 `duplicate_upload` whose `duplicate_of` names it."""
     settings = context.settings
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
     try:
@@ -225,9 +237,27 @@ RESULT_RESPONSES: dict[int | str, dict[str, object]] = {
             "text/plain": {},
             "text/html": {},
             "application/xml": {},
+            PDF_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "headers": {
+            PDFA_HEADER: {
+                "description": "with `pdfa=true`: `valid` (a validator approved the PDF/A-2b "
+                "file), `invalid` (it did not: the file is a plain PDF, see "
+                f"`{PDFA_HEADER}-Detail`) or `unvalidated` (no validator could decide)",
+                "schema": {"type": "string", "enum": ["valid", "invalid", "unvalidated"]},
+            },
+            f"{PDFA_HEADER}-Validator": {
+                "description": "which validator judged it: `verapdf` or `pikepdf`",
+                "schema": {"type": "string"},
+            },
         },
     },
 }
+FORMAT_DESCRIPTION = (
+    "`json` (default), `txt`, `hocr`, `alto`, `pagexml` (one page: see `page`), or `pdf`: "
+    "the uploaded pages unchanged (an image's encoded bytes, a PDF's own pages) with the "
+    "text as an invisible, searchable layer beneath, built when asked for"
+)
 
 
 @router.get(
@@ -240,23 +270,34 @@ def get_result(
     job_id: str,
     response: Response,
     tenant: CurrentTenant,
-    session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
+    store: StoreDep,
     format: Annotated[
-        Literal["json", "txt", "hocr", "alto", "pagexml"],
-        Query(description="json, txt, hocr, alto or pagexml"),
+        Literal["json", "txt", "hocr", "alto", "pagexml", "pdf"],
+        Query(description=FORMAT_DESCRIPTION),
     ] = "json",
     page: Annotated[
         int, Query(ge=0, description="PAGE XML holds one page: which one (0-based)")
     ] = 0,
+    pdfa: Annotated[
+        bool,
+        Query(description="with `format=pdf`: make it PDF/A-2b (see the `X-Quire-PDFA` header)"),
+    ] = False,
 ) -> ResultOut | Response:
     """The recognized text; pages appear as they finish, so it can be read while running."""
-    job = owned_job(session, tenant, job_id)
-    pages = session.scalars(select(Page).where(Page.job_id == job.id)).all()
-    result = build_result(job, pages)
+    # Its own short transaction: a PDF takes a while to build, without holding a connection.
+    with transaction(sessions) as session:
+        job = owned_job(session, tenant, job_id)
+        pages = session.scalars(select(Page).where(Page.job_id == job.id)).all()
+        result = build_result(job, pages)
     _poll_headers(response, job, settings)
     if format == "json":
         return result
+    if format == "pdf":
+        built = build_job_pdf(store, job, result, pdfa=pdfa)
+        headers = {**response.headers, **pdf_headers(job, built)}
+        return StreamingResponse(built.chunks(), media_type=PDF_MEDIA_TYPE, headers=headers)
     if format == "pagexml":
         documents = render_pages(result, job.filename)
         if page >= len(documents):

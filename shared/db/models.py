@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.key_scopes import DEFAULT_SCOPES_TEXT
+from shared.settings import DuplicatePolicy
 
 
 def utcnow() -> datetime:
@@ -102,6 +103,8 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Days finished work is kept (shared.retention): None follows QUIRE_RETENTION_DAYS, 0 forever.
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant")
 
@@ -138,6 +141,10 @@ class Job(Base):
             postgresql_where=text(IN_FLIGHT_SQL),
             sqlite_where=text(IN_FLIGHT_SQL),
         ),
+        # The sweeper's retention pass: a tenant's jobs finished before a cutoff.
+        Index("ix_jobs_tenant_finished", "tenant_id", "finished_at"),
+        # Duplicate uploads are looked up per tenant, never across tenants (shared/duplicates.py).
+        Index("ix_jobs_tenant_content", "tenant_id", "content_sha256"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -157,6 +164,10 @@ class Job(Base):
     callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     batch_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
     model: Mapped[str | None] = mapped_column(String(200), default=None)
+    # SHA-256 (hex) of the uploaded file's bytes, as received, before any preprocessing.
+    content_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The earlier job whose result this one copied (on_duplicate=reuse); it may since be gone.
+    duplicate_of: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -224,6 +235,12 @@ class Batch(Base):
     items_skipped: Mapped[int] = mapped_column(Integer, default=0)
     # Ingest resumes at this member sequence number after a crash or a time slice.
     next_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # What a member with the content of an earlier upload does (shared.settings.DuplicatePolicy).
+    on_duplicate: Mapped[str] = mapped_column(
+        String(16),
+        default=DuplicatePolicy.PROCESS.value,
+        server_default=DuplicatePolicy.PROCESS.value,
+    )
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -368,3 +385,42 @@ class DisabledEndpoint(Base):
     url: Mapped[str] = mapped_column(String(2048))
     reason: Mapped[str] = mapped_column(Text, default="")
     disabled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PurgeReceipt(Base):
+    """What one purge removed, kept after the data is gone: counts and hashes, no content.
+
+    No foreign key to the tenant: the receipt certifies a deletion and outlives what it names.
+    """
+
+    __tablename__ = "purge_receipts"
+    __table_args__ = (
+        Index("ix_purge_receipts_tenant_requested", "tenant_id", "requested_at", "id"),
+        Index("ix_purge_receipts_resource", "resource_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    resource: Mapped[str] = mapped_column(String(16))  # "job" or "batch"
+    resource_id: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(16))  # shared.purge.PurgeReason
+    # The policy that made it due (reason "retention"); None for a delete.
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the rows are gone; None while a big batch is purged chunk by chunk.
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    objects_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    jobs_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    pages_deleted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PurgedObject(Base):
+    """One object a purge removed, named only by the SHA-256 of its key."""
+
+    __tablename__ = "purged_objects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    receipt_id: Mapped[str] = mapped_column(
+        ForeignKey("purge_receipts.id", ondelete="CASCADE"), index=True
+    )
+    key_sha256: Mapped[str] = mapped_column(String(64))

@@ -17,16 +17,24 @@ class ExportFormat:
     """A way to write a result down.
 
     Attributes:
-        name: The name clients ask for: ``json``, ``txt``, ``hocr``, ``alto`` or ``pagexml``.
+        name: The name clients ask for: ``json``, ``txt``, ``hocr``, ``alto``, ``pagexml``
+            or ``pdf``.
         media_type: The ``Content-Type`` of the document.
         suffix: What a batch export appends to an item's path (``.alto.xml``).
-        render: ``(result, source_name) -> bytes``, the document as UTF-8.
+        render: ``(result, source_name) -> bytes``, the document as UTF-8; None for a
+            format built over the job's stored upload (``pdf``: see
+            ``shared.exporters.searchable_pdf``), which the result alone cannot make.
     """
 
     name: str
     media_type: str
     suffix: str
-    render: Callable[[ResultOut, str], bytes]
+    render: Callable[[ResultOut, str], bytes] | None
+
+    @property
+    def needs_source(self) -> bool:
+        """Whether the document is built over the uploaded file rather than from the result."""
+        return self.render is None
 
 
 def render_json(result: ResultOut, source_name: str = "") -> bytes:
@@ -42,6 +50,7 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat("hocr", "text/html; charset=utf-8", ".hocr.html", hocr.render),
         ExportFormat("alto", "application/xml", ".alto.xml", alto.render),
         ExportFormat("pagexml", "application/xml", ".page.xml", pagexml.render),
+        ExportFormat("pdf", "application/pdf", ".pdf", None),
     )
 }
 
@@ -58,11 +67,14 @@ def export(result: ResultOut, fmt: str, source_name: str = "") -> bytes:
         The document's bytes (for ``pagexml``, the first page's document).
 
     Raises:
-        ValueError: ``fmt`` is not a format's name.
+        ValueError: ``fmt`` is not a format's name, or names one built over the upload.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid formats: {_names()}")
-    return FORMATS[fmt].render(result, source_name)
+    render = FORMATS[fmt].render
+    if render is None:
+        raise ValueError(f"format {fmt!r} is built over the uploaded file, not from the result")
+    return render(result, source_name)
 
 
 def parse_formats(value: str) -> list[str]:

@@ -58,6 +58,16 @@ class ObjectStore(Protocol):
         """Remove every object under ``prefix``; returns how many were removed."""
         ...
 
+    def purge(self, key: str) -> bool:
+        """Remove the object and, in a versioned bucket, every version and delete marker of
+        it; returns whether anything was stored under ``key``."""
+        ...
+
+    def purge_prefix(self, prefix: str) -> list[str]:
+        """Remove every object under ``prefix``, every version of each where the store keeps
+        versions; returns the keys that were removed."""
+        ...
+
     def check(self) -> None:
         """Raise ``StoreUnavailable`` unless the store answers (readiness probe)."""
         ...

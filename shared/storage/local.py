@@ -69,12 +69,21 @@ class LocalObjectStore:
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
+        return len(self.purge_prefix(prefix))
+
+    def purge(self, key: str) -> bool:
+        path = self._path(key)
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        return existed
+
+    def purge_prefix(self, prefix: str) -> list[str]:
         folder = self._path(prefix.rstrip("/"))
         if not folder.is_dir():
-            return 0
-        count = sum(1 for p in folder.rglob("*") if p.is_file())
+            return []
+        keys = sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder)
-        return count
+        return keys
 
     def check(self) -> None:
         if not (self.root.is_dir() and os.access(self.root, os.W_OK)):

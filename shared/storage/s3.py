@@ -158,26 +158,64 @@ class S3ObjectStore:
             return bytes(response["Body"].read())
 
     def delete(self, key: str) -> None:
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except (BotoCoreError, ClientError) as e:
-            raise StoreUnavailable(f"S3 delete failed: {e}") from e
+        self.purge(key)
 
     def delete_prefix(self, prefix: str) -> int:
-        full = self._key(prefix.rstrip("/")) + "/"
-        removed = 0
+        return len(self.purge_prefix(prefix))
+
+    def purge(self, key: str) -> bool:
+        return bool(self._remove_listed(self._key(key), exact=True))
+
+    def purge_prefix(self, prefix: str) -> list[str]:
+        return self._remove_listed(self._key(prefix.rstrip("/")) + "/", exact=False)
+
+    def _remove_listed(self, full: str, *, exact: bool) -> list[str]:
+        """Delete what a listing under ``full`` finds (only ``full`` itself when ``exact``),
+        page by page; the keys removed, without the store's prefix, sorted."""
+        removed: set[str] = set()
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full, PaginationConfig={"PageSize": DELETE_BATCH}
-            )
-            for page in pages:
-                objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-                if objects:
-                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})
-                    removed += len(objects)
+            for page in self._listing(full):
+                targets = [t for t in page if not exact or t["Key"] == full]
+                self._delete_objects(targets)
+                removed.update(t["Key"][len(self.prefix) :] for t in targets)
         except (BotoCoreError, ClientError) as e:
             raise StoreUnavailable(f"S3 delete failed: {e}") from e
-        return removed
+        return sorted(removed)
+
+    def _listing(self, full: str) -> Iterator[list[dict[str, str]]]:
+        """Pages of ``{"Key", "VersionId"?}`` under ``full``: every version and delete marker
+        once the bucket has had versioning on (a plain delete there only adds a marker)."""
+        config = {"PageSize": DELETE_BATCH}
+        if not self._versioned():
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full, PaginationConfig=config
+            ):
+                yield [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            return
+        for page in self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=full, PaginationConfig=config
+        ):
+            entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            yield [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in entries]
+
+    def _versioned(self) -> bool:
+        """Whether versioning is on or suspended (versions may remain); asked on every
+        delete, since an operator may turn it on at any time."""
+        status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+        return status in ("Enabled", "Suspended")
+
+    def _delete_objects(self, targets: list[dict[str, str]]) -> None:
+        for start in range(0, len(targets), DELETE_BATCH):
+            chunk = targets[start : start + DELETE_BATCH]
+            answer = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True}
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise StoreUnavailable(
+                    f"S3 refused to delete {len(answer['Errors'])} objects, first "
+                    f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message')}"
+                )
 
     def check(self) -> None:
         try:

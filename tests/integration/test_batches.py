@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable
 
+import pikepdf
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -150,8 +151,11 @@ def test_export_has_every_format_for_every_page(
     archive = zipfile.ZipFile(io.BytesIO(answer.content))
     names = set(archive.namelist())
     for path in tree:
-        for suffix in (".json", ".txt", ".hocr.html", ".alto.xml"):
+        for suffix in (".json", ".txt", ".hocr.html", ".alto.xml", ".pdf"):
             assert path + suffix in names, (path, suffix)
+        with pikepdf.open(io.BytesIO(archive.read(path + ".pdf"))) as searchable:
+            pages = json.loads(archive.read(path + ".json"))["pages"]
+            assert len(searchable.pages) == len(pages), path
     assert "box2/pdf/a/three.pdf.p0001.page.xml" in names
     assert "box2/pdf/a/three.pdf.p0002.page.xml" in names
     assert "top.png.page.xml" in names
@@ -162,6 +166,33 @@ def test_export_has_every_format_for_every_page(
             ET.fromstring(archive.read(name))  # well-formed
     manifest = json.loads(archive.read("manifest.json"))
     assert {i["path"] for i in manifest["items"]} == set(tree)
+    assert not [i for i in manifest["items"] if "pdf_error" in i]
+
+
+def test_export_notes_an_item_that_cannot_be_made_a_pdf(
+    client: TestClient, new_key: Callable[[str], str], ctx: WorkerContext
+) -> None:
+    key = new_key("pdf-exporter")
+    broken = png_bytes("ok")[:200]  # a PNG header with its pixels cut off
+    batch = submit_archive(
+        client, key, zip_of({"good.png": png_bytes("fine"), "bad.png": broken}), "b.zip"
+    )
+    process(ctx, batch["id"])
+    answer = client.get(
+        f"/v1/batches/{batch['id']}/export", headers=auth(key), params={"format": "pdf,txt"}
+    )
+    assert answer.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(answer.content))
+    assert set(archive.namelist()) == {
+        "good.png.txt",
+        "good.png.pdf",
+        "bad.png.txt",
+        "manifest.json",
+    }
+    assert archive.read("good.png.pdf").startswith(b"%PDF-")
+    items = {i["path"]: i for i in json.loads(archive.read("manifest.json"))["items"]}
+    assert "pdf_error" not in items["good.png"]
+    assert items["bad.png"]["pdf_error"]["code"] == "corrupt_image"
 
 
 def test_retry_failed_reruns_only_failed_jobs(

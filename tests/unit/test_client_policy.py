@@ -75,6 +75,7 @@ def test_poll_delay_honours_retry_after_up_to_five_seconds(
         ("json", ["json"]),
         ("txt,alto", ["txt", "alto"]),
         (" TXT , txt,hocr ", ["txt", "hocr"]),
+        ("pdf,json", ["pdf", "json"]),
         ("all", list(FORMATS)),
         ("txt,all", list(FORMATS)),
     ],
@@ -83,7 +84,7 @@ def test_parse_formats(text: str, expected: list[str]) -> None:
     assert parse_formats(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", " , ", "pdf", "txt,docx"])
+@pytest.mark.parametrize("text", ["", " , ", "docx", "txt,docx"])
 def test_parse_formats_refuses_unknown_or_empty(text: str) -> None:
     with pytest.raises(ValueError):
         parse_formats(text)
@@ -97,6 +98,7 @@ def test_parse_formats_refuses_unknown_or_empty(text: str) -> None:
         ("scan.pdf", "alto", None, "scan.pdf.alto.xml"),
         ("scan.pdf", "pagexml", None, "scan.pdf.page.xml"),
         ("scan.pdf", "pagexml", 2, "scan.pdf.p0002.page.xml"),
+        ("scan.jpg", "pdf", None, "scan.jpg.pdf"),
     ],
 )
 def test_result_file_name(stem: str, fmt: str, page: int | None, expected: str) -> None:

@@ -135,16 +135,25 @@ def ids(root: ET.Element, attribute: str) -> list[str]:
 def test_formats_have_their_media_type_and_suffix(name: str, media_type: str, suffix: str) -> None:
     fmt = FORMATS[name]
     assert (fmt.name, fmt.media_type, fmt.suffix) == (name, media_type, suffix)
+    assert fmt.render is not None
     assert fmt.render(TWO_PAGES, SOURCE) == export(TWO_PAGES, name, SOURCE)
 
 
 def test_the_registry_holds_the_contract_formats_in_order() -> None:
-    assert list(FORMATS) == ["json", "txt", "hocr", "alto", "pagexml"]
+    assert list(FORMATS) == ["json", "txt", "hocr", "alto", "pagexml", "pdf"]
+    assert [name for name, fmt in FORMATS.items() if fmt.needs_source] == ["pdf"]
 
 
-@pytest.mark.parametrize("fmt", ["pdf", "", "JSON", "all"])
+def test_pdf_is_built_over_the_upload_not_rendered_from_the_result() -> None:
+    fmt = FORMATS["pdf"]
+    assert (fmt.media_type, fmt.suffix, fmt.render) == ("application/pdf", ".pdf", None)
+    with pytest.raises(ValueError, match="built over the uploaded file"):
+        export(TWO_PAGES, "pdf")
+
+
+@pytest.mark.parametrize("fmt", ["docx", "", "JSON", "all"])
 def test_export_of_an_unknown_format_is_a_value_error_naming_the_valid_ones(fmt: str) -> None:
-    with pytest.raises(ValueError, match="valid formats: json, txt, hocr, alto, pagexml"):
+    with pytest.raises(ValueError, match="valid formats: json, txt, hocr, alto, pagexml, pdf"):
         export(TWO_PAGES, fmt)
 
 
@@ -157,8 +166,9 @@ def test_export_of_an_unknown_format_is_a_value_error_naming_the_valid_ones(fmt:
         ("txt,alto", ["txt", "alto"]),
         (" alto , txt ", ["alto", "txt"]),
         ("pagexml,json,hocr", ["pagexml", "json", "hocr"]),
-        ("all", ["json", "txt", "hocr", "alto", "pagexml"]),
-        (" all ", ["json", "txt", "hocr", "alto", "pagexml"]),
+        ("pdf,txt", ["pdf", "txt"]),
+        ("all", ["json", "txt", "hocr", "alto", "pagexml", "pdf"]),
+        (" all ", ["json", "txt", "hocr", "alto", "pagexml", "pdf"]),
     ],
 )
 def test_parse_formats_reads_a_list(value: str, expected: list[str]) -> None:
@@ -168,7 +178,10 @@ def test_parse_formats_reads_a_list(value: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("pdf", "unknown format 'pdf'; valid formats: json, txt, hocr, alto, pagexml or 'all'"),
+        (
+            "docx",
+            "unknown format 'docx'; valid formats: json, txt, hocr, alto, pagexml, pdf or 'all'",
+        ),
         ("txt,docx", "unknown format 'docx'"),
         ("TXT", "unknown format 'TXT'"),
         ("txt,alto,txt", "format 'txt' is named more than once"),

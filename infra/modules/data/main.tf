@@ -262,6 +262,10 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "store" {
   }
 }
 
+# A backstop only, never the retention mechanism: lifecycle expiry runs late and asynchronously,
+# and on this versioned bucket deleting a current object only adds a delete marker. quire's
+# sweeper purges expired work itself (QUIRE_RETENTION_DAYS, every version and delete marker,
+# with a receipt); this rule sweeps up noncurrent versions and abandoned multipart uploads.
 resource "aws_s3_bucket_lifecycle_configuration" "store" {
   bucket = aws_s3_bucket.store.id
 

@@ -217,12 +217,23 @@ resource "aws_iam_role" "task" {
   tags               = var.tags
 }
 
-# api: stores uploads (single and multipart PUT) and deletes them when a submission fails.
+# api: stores uploads (single and multipart PUT) and deletes them when a submission fails;
+# DELETE of a job or batch purges its objects, every version of each (see PurgeObjects).
 data "aws_iam_policy_document" "task_api" {
   statement {
     sid       = "StoreUploads"
     actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${var.bucket_arn}/*"]
+  }
+  statement {
+    sid       = "PurgeObjects"
+    actions   = ["s3:DeleteObjectVersion"]
+    resources = ["${var.bucket_arn}/*"]
+  }
+  statement {
+    sid       = "ListForPurge"
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"]
+    resources = [var.bucket_arn]
   }
   statement {
     sid       = "BucketKey"
@@ -290,7 +301,20 @@ data "aws_iam_policy_document" "task_scaler" {
   }
 }
 
-# sweeper: database and Redis only (webhook retries); its role has no AWS permissions.
+# sweeper: webhook retries and reconciling (database and Redis), and the retention purge:
+# it lists and deletes expired objects, every version and delete marker of each.
+data "aws_iam_policy_document" "task_sweeper" {
+  statement {
+    sid       = "PurgeObjects"
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = ["${var.bucket_arn}/*"]
+  }
+  statement {
+    sid       = "ListForPurge"
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"]
+    resources = [var.bucket_arn]
+  }
+}
 
 resource "aws_iam_role_policy" "task_api" {
   name   = "quire-api"
@@ -308,6 +332,12 @@ resource "aws_iam_role_policy" "task_worker_gpu" {
   name   = "quire-worker-gpu"
   role   = aws_iam_role.task["worker-gpu"].id
   policy = data.aws_iam_policy_document.task_worker_gpu.json
+}
+
+resource "aws_iam_role_policy" "task_sweeper" {
+  name   = "quire-sweeper"
+  role   = aws_iam_role.task["sweeper"].id
+  policy = data.aws_iam_policy_document.task_sweeper.json
 }
 
 resource "aws_iam_role_policy" "task_scaler" {
