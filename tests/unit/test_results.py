@@ -151,3 +151,16 @@ def test_result_serializes_to_json() -> None:
             }
         ],
     }
+
+
+def test_lines_say_whether_handwritten_and_older_results_still_load() -> None:
+    stored = [
+        line("printed", 0),  # stored before lines said which: unknown
+        line("typed", 12) | {"handwritten": False},
+        line("by hand", 24) | {"handwritten": True},
+    ]
+    page = make_page(0, PageStatus.SUCCEEDED.value, "x", lines=stored)
+    out = page_out(page)
+    assert [x.handwritten for x in out.lines] == [None, False, True]
+    dumped = out.model_dump(mode="json")["lines"]
+    assert [x["handwritten"] for x in dumped] == [None, False, True]

@@ -28,22 +28,30 @@ class DetectedLine:
 
 @dataclass(frozen=True)
 class Recognition:
-    """The text of one crop and a confidence in [0, 1]."""
+    """The text of one crop, a confidence in [0, 1], and whether it was read as handwriting
+    (None: the recognizer does not say; the engine then asks ``reads_handwriting``)."""
 
     text: str
     confidence: float
+    handwritten: bool | None = None
 
 
 @dataclass(frozen=True)
 class OcrLine:
-    """A recognized line as results store it."""
+    """A recognized line as results store it; ``handwritten`` None means not known."""
 
     text: str
     confidence: float
     bbox: tuple[int, int, int, int]
+    handwritten: bool | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"text": self.text, "confidence": round(self.confidence, 4), "bbox": list(self.bbox)}
+        return {
+            "text": self.text,
+            "confidence": round(self.confidence, 4),
+            "bbox": list(self.bbox),
+            "handwritten": self.handwritten,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,10 @@ class Detector(Protocol):
 
 
 class Recognizer(Protocol):
-    """Reads the text of a batch of line crops."""
+    """Reads the text of a batch of line crops.
+
+    A recognizer may declare ``reads_handwriting`` (a bool attribute); see ``reads_handwriting``.
+    """
 
     name: str
 
@@ -86,6 +97,7 @@ class OcrEngine:
         self.detector = detector
         self.recognizer = recognizer
         self.min_confidence = min_confidence
+        self.handwritten = reads_handwriting(recognizer)
 
     @property
     def name(self) -> str:
@@ -101,8 +113,17 @@ class OcrEngine:
         for page, (crops, boxes) in zip(pages, cropped, strict=True):
             own = recognized[start : start + len(crops)]
             start += len(crops)
-            results.append(assemble_page(page, boxes, own, self.min_confidence))
+            results.append(assemble_page(page, boxes, own, self.min_confidence, self.handwritten))
         return results
+
+
+def reads_handwriting(recognizer: object) -> bool:
+    """Whether a recognizer's lines are handwriting where its recognitions do not say.
+
+    Recognizers declare it as a ``reads_handwriting`` attribute (PP-OCR's: False). quire is
+    handwriting first, so one that does not declare it (CRNN, TrOCR) reads handwriting.
+    """
+    return bool(getattr(recognizer, "reads_handwriting", True))
 
 
 Box = tuple[int, int, int, int]
@@ -121,13 +142,29 @@ def crop_lines(page: Image, lines: Sequence[DetectedLine]) -> tuple[list[Image],
 
 
 def assemble_page(
-    page: Image, boxes: Sequence[Box], recognized: Sequence[Recognition], min_confidence: float
+    page: Image,
+    boxes: Sequence[Box],
+    recognized: Sequence[Recognition],
+    min_confidence: float,
+    handwritten: bool = True,
 ) -> PageOcr:
-    """Keep confident, non-blank lines and put them in reading order."""
+    """Keep confident, non-blank lines and put them in reading order.
+
+    Args:
+        page: The page image.
+        boxes: One bounding box per recognition.
+        recognized: The recognitions, in the order of ``boxes``.
+        min_confidence: Lines below this are dropped.
+        handwritten: What a line is marked as where its recognition does not say.
+    """
     lines = [
-        OcrLine(rec.text.strip(), rec.confidence, box)
+        OcrLine(rec.text.strip(), rec.confidence, box, _handwritten(rec, handwritten))
         for box, rec in zip(boxes, recognized, strict=True)
         if rec.text.strip() and rec.confidence >= min_confidence
     ]
     ordered = [lines[i] for i in reading_order([line.bbox for line in lines])]
     return PageOcr(page.shape[1], page.shape[0], ordered)
+
+
+def _handwritten(recognition: Recognition, default: bool) -> bool:
+    return default if recognition.handwritten is None else recognition.handwritten

