@@ -72,7 +72,7 @@ synth: fonts texts
 # Training quire's shipped models (long runs; never part of `make test` or `make run`).
 # gt-data clones the open CC-BY sets of training/open_data.py into .quire/gt
 # (QUIRE_GT_MIRROR=DIR reads local git mirrors instead).
-.PHONY: gt-data train-recognizer train-lm train-detector eval-dev
+.PHONY: gt-data train-recognizer finetune-recognizer train-lm train-detector eval-dev
 GT := .quire/gt
 TRAIN_GT := $(foreach s,banq-dcn+Copiste-d-un-jour HTR-United+CREMMA-AN-TestamentDePoilus \
 	HTR-United+CREMMA-MSS-19 alix-tz+peraire-ground-truth HTR-United+lectaurep-mariages-et-divorces,--gt $(GT)/$(s))
@@ -90,6 +90,13 @@ train-recognizer: gt-data .quire/synth/lines/manifest.json
 	$(BIN)/quire train recognizer $(TRAIN_GT) --gt .quire/synth/lines --out $(RUNS)/recognizer \
 		--crop box --epoch-lines 2000 --batch-size 8 --epochs 60 --patience 8 --threads 1 \
 		--max-minutes $${MAX_MINUTES:-120}
+
+# The shipped model's second stage: fine-tuning the first from its checkpoint.
+finetune-recognizer: gt-data .quire/synth/lines/manifest.json
+	$(BIN)/quire train recognizer $(TRAIN_GT) --gt .quire/synth/lines --out $(RUNS)/recognizer-ft \
+		--crop box --base-model $${BASE_MODEL:-models/quire-htr-crnn/recognizer.pt} --lr 5e-4 \
+		--epoch-lines 3000 --batch-size 16 --epochs 60 --patience 8 --threads 2 \
+		--max-minutes $${MAX_MINUTES:-95}
 
 # The character LM the shipped CRNN decodes with: training pages (the recognizer's split) and
 # the English sentences of the synthetic lines' corpus.

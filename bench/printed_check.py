@@ -63,8 +63,9 @@ def run_engine(name: str, images: dict[str, np.ndarray], data: Path) -> list[dic
             seconds.append(time.perf_counter() - started)
         found = normalize_text(" ".join(line.text for line in page.lines))
         figures = score(transcript(data, image), found)
-        rows.append({"engine": name, "image": image, "seconds": statistics.median(seconds)}
-                    | figures)
+        rows.append(
+            {"engine": name, "image": image, "seconds": statistics.median(seconds)} | figures
+        )
     return rows
 
 
@@ -73,9 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--engine", action="append", default=None)
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args(argv)
-    images = {
-        name: np.asarray(Image.open(args.data / name).convert("RGB")) for name in PAGES
-    }
+    images = {name: np.asarray(Image.open(args.data / name).convert("RGB")) for name in PAGES}
     print(f"{machine()}\n")
     print("| engine | image | CER | word recall | word precision | s/page |")
     print("|---|---|---|---|---|---|")

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         0.5, ge=0.0, le=5.0, description="CRNN: weight of its character LM; 0 = greedy decoding."
     )
     crnn_lm_length_bonus: float = Field(
-        1.0, ge=0.0, le=10.0, description="CRNN: score bonus per character in the beam search."
+        2.0, ge=0.0, le=10.0, description="CRNN: score bonus per character in the beam search."
     )
     crnn_beam_width: int = Field(8, ge=1, le=64, description="CRNN: prefixes kept per frame.")
     ppocr_unclip_ratio: float = Field(

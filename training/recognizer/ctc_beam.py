@@ -24,7 +24,7 @@ class BeamOptions:
 
     beam_width: int = 8
     lm_weight: float = 0.5
-    length_bonus: float = 1.0
+    length_bonus: float = 2.0
     prune_log_prob: float = math.log(1e-3)  # characters less likely in a frame are not tried
 
 
