@@ -116,10 +116,7 @@ class PpOcrRecognizer:
 
     def recognize(self, crops: Sequence[Image]) -> list[Recognition]:
         bgr = [cv2.cvtColor(c, cv2.COLOR_RGB2BGR) for c in crops]
-        return [
-            Recognition(str(text), float(score), handwritten=False)
-            for text, score in self._model(bgr)
-        ]
+        return [Recognition(str(text), float(score)) for text, score in self._model(bgr)]
 
 
 def _tune_session(model: object, path: str, runtime: Runtime | None) -> None:
