@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 import pytest
@@ -24,6 +25,22 @@ from worker.context import WorkerContext
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], database_url: str, redis_url: str) -> Settings:
     return make_settings(database_url=database_url, redis_url=redis_url)
+
+
+ClientWithCache = Callable[[float], AbstractContextManager[TestClient]]
+
+
+@pytest.fixture
+def client_with_cache(settings: Settings) -> ClientWithCache:
+    """Another API process (its own app, key cache and pool) on the same database."""
+
+    @contextmanager
+    def build(seconds: float) -> Iterator[TestClient]:
+        changed = settings.model_copy(update={"api_key_cache_seconds": seconds})
+        with TestClient(create_app(changed), raise_server_exceptions=False) as client:
+            yield client
+
+    return build
 
 
 @pytest.fixture

@@ -4,19 +4,16 @@ revoked key stops working within that time, and at once when the cache is off.""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from api.app import create_app
 from shared.apikeys import hash_key
 from shared.db.models import ApiKey, utcnow
 from shared.db.session import build_engine, build_sessionmaker, transaction
 from shared.settings import Settings
-from tests.integration.conftest import auth
+from tests.integration.conftest import ClientWithCache, auth
 
 pytestmark = pytest.mark.integration
 
@@ -32,20 +29,6 @@ def revoke(settings: Settings, key: str) -> None:
             .values(revoked_at=utcnow())
         )
     engine.dispose()
-
-
-ClientWithCache = Callable[[float], AbstractContextManager[TestClient]]
-
-
-@pytest.fixture
-def client_with_cache(settings: Settings) -> ClientWithCache:
-    @contextmanager
-    def build(seconds: float) -> Iterator[TestClient]:
-        changed = settings.model_copy(update={"api_key_cache_seconds": seconds})
-        with TestClient(create_app(changed), raise_server_exceptions=False) as client:
-            yield client
-
-    return build
 
 
 def test_without_cache_a_revoked_key_is_refused_at_once(

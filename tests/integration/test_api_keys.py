@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,13 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, update
 
-from api.app import create_app
 from api.key_usage import UsageThrottle
 from shared.db.models import ApiKey, utcnow
 from shared.db.session import build_engine, build_sessionmaker, transaction
 from shared.key_scopes import ALL_SCOPES, KeyScope
 from shared.settings import Settings
-from tests.integration.conftest import auth
+from tests.integration.conftest import ClientWithCache, auth
 from tests.integration.test_api_jobs import job_count, png
 
 pytestmark = pytest.mark.integration
@@ -30,25 +28,11 @@ SUBMIT_ONLY = {KeyScope.SUBMIT}
 ADMIN_ONLY = {KeyScope.ADMIN}
 CHEAP_READ = "/v1/webhook-deliveries"
 NewKey = Callable[..., str]
-ClientWithCache = Callable[[float], AbstractContextManager[TestClient]]
 
 
 def tenant(name: str) -> str:
     """A tenant name of this test alone (the databases live for the whole session)."""
     return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def client_with_cache(settings: Settings) -> ClientWithCache:
-    """Another API process (its own app, cache and pool) on the same database."""
-
-    @contextmanager
-    def build(seconds: float) -> Iterator[TestClient]:
-        changed = settings.model_copy(update={"api_key_cache_seconds": seconds})
-        with TestClient(create_app(changed), raise_server_exceptions=False) as client:
-            yield client
-
-    return build
 
 
 def stored_key(settings: Settings, key_id: str) -> ApiKey:
