@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 # Client commands run the client package alone: it imports no server code.
-CLIENT_COMMANDS = ("submit", "status", "results")
+CLIENT_COMMANDS = ("submit", "status", "results", "jobs", "batches")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         ("submit", "client: send a file, folder or archive (`quire submit --help`)"),
         ("status", "client: show a job's or batch's progress"),
         ("results", "client: download results into a folder"),
+        ("jobs", "client: list your jobs, newest first, with filters"),
+        ("batches", "client: list your batches, newest first, with filters"),
     ):
         sub.add_parser(name, help=text, add_help=False)
     sub.add_parser("sweeper", help="run the periodic sweeper (webhook retries, retention)")

@@ -92,7 +92,7 @@ class QuireApi:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         body: CountedBody | None = None,
         headers: Mapping[str, str] | None = None,
@@ -169,6 +169,20 @@ class QuireApi:
     def get_batch(self, batch_id: str) -> Batch:
         """``GET /v1/batches/{id}``."""
         return Batch.from_json(*self._json("GET", f"/v1/batches/{batch_id}"))
+
+    def list_pages(
+        self, path: str, params: Mapping[str, Any], limit: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """``GET /v1/jobs`` or ``/v1/batches``: each page's items, following ``next_cursor``
+        until the last page (stop iterating to stop asking)."""
+        cursor: str | None = None
+        while True:
+            query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+            body, _ = self._json("GET", path, params=query)
+            yield list(body.get("items") or [])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return
 
     def get_resource(self, reference: str) -> Resource:
         """A job or batch: ``job:ID``, ``batch:ID``, or a bare id (jobs first, then batches)."""

@@ -1,4 +1,4 @@
-"""The client commands: ``quire submit``, ``quire status`` and ``quire results``.
+"""The client commands: ``quire submit``, ``status``, ``results``, ``jobs`` and ``batches``.
 
 Every ``ClientError`` is turned into ``error: ...`` on stderr and exit code 2 here, at this
 one boundary; waiting ends with 0 (succeeded), 3 (partial) or 4 (failed or canceled).
@@ -20,6 +20,7 @@ import httpx
 from quire_client.api import DEFAULT_URL, QuireApi
 from quire_client.errors import ClientError
 from quire_client.formats import parse_formats
+from quire_client.listing import ListQuery, header, page_size, rows, table_line
 from quire_client.models import Job
 from quire_client.progress import Progress, bars_enabled
 from quire_client.results import download_batch, download_job
@@ -82,7 +83,7 @@ def _common() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of the three client commands."""
+    """The parser of the client commands."""
     common = _common()
     parser = argparse.ArgumentParser(prog="quire", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("id", help="a job or batch id; or job:ID, batch:ID")
     results.add_argument("--out", type=Path, required=True, help="folder for the results")
     results.add_argument("--format", type=_formats, default=["json"], help=FORMAT_HELP)
+    for kind, name in (("job", "jobs"), ("batch", "batches")):
+        listing = sub.add_parser(name, parents=[common], help=f"list your {name}, newest first")
+        listing.set_defaults(kind=kind)
+        listing.add_argument(
+            "--status", action="append", default=[], help="only this status (repeatable)"
+        )
+        listing.add_argument("--after", help="created at or after (ISO 8601, UTC if no zone)")
+        listing.add_argument("--before", help="created before (ISO 8601, UTC if no zone)")
+        listing.add_argument(
+            "--metadata", action="append", default=[], metavar="KEY=VALUE", help="(repeatable)"
+        )
+        if kind == "job":
+            listing.add_argument("--batch", help="only this batch's jobs")
+        listing.add_argument("--limit", type=int, default=20, help="rows to show (default 20)")
+        listing.add_argument("--all", action="store_true", help="every row, page after page")
+        listing.add_argument("--json", action="store_true", help="one JSON object a line")
     return parser
 
 
@@ -139,8 +156,34 @@ def _results(api: QuireApi, args: argparse.Namespace, progress: Progress, out: T
     return 0
 
 
+def _list(api: QuireApi, args: argparse.Namespace, progress: Progress, out: TextIO) -> int:
+    if args.limit < 1:
+        raise ClientError("--limit must be at least 1")
+    query = ListQuery(
+        kind=args.kind,
+        statuses=args.status,
+        created_after=args.after,
+        created_before=args.before,
+        batch_id=getattr(args, "batch", None),
+        metadata=args.metadata,
+        limit=None if args.all else args.limit,
+    )
+    listed = rows(api.list_pages(query.path, query.params(), page_size(query)), query)
+    if not args.json:
+        print(header(query.kind), file=out)
+    for resource in listed:
+        print(json.dumps(resource.raw) if args.json else table_line(resource), file=out)
+    return 0
+
+
 Command = Callable[[QuireApi, argparse.Namespace, Progress, TextIO], int]
-COMMANDS: dict[str, Command] = {"submit": _submit, "status": _status, "results": _results}
+COMMANDS: dict[str, Command] = {
+    "submit": _submit,
+    "status": _status,
+    "results": _results,
+    "jobs": _list,
+    "batches": _list,
+}
 
 
 def run(
@@ -169,7 +212,7 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one client command; ``argv[0]`` is the command (``submit``, ``status``, ``results``).
+    """Run one client command; ``argv[0]`` names it (``submit``, ``status``, ``jobs``...).
 
     Returns:
         The exit code: 0 done, 2 error, 3 partial, 4 failed or canceled, 130 interrupted.

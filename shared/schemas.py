@@ -64,6 +64,13 @@ class JobOut(BaseModel):
     finished_at: datetime | None = None
 
 
+class JobList(BaseModel):
+    """A page of jobs, newest first; pass ``next_cursor`` to get the next."""
+
+    items: list[JobOut]
+    next_cursor: str | None = Field(default=None, description="null on the last page")
+
+
 class LineOut(BaseModel):
     """One recognized text line; ``bbox`` is ``[x0, y0, x1, y1]`` in page pixels.
 
@@ -147,6 +154,13 @@ class BatchOut(BaseModel):
     created_at: datetime
     ingested_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class BatchList(BaseModel):
+    """A page of batches, newest first; pass ``next_cursor`` to get the next."""
+
+    items: list[BatchOut]
+    next_cursor: str | None = Field(default=None, description="null on the last page")
 
 
 class BatchItemOut(BaseModel):

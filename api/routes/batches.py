@@ -41,7 +41,9 @@ from api.idempotency import (
     make_claim,
     request_hash,
 )
+from api.listing_filters import AfterQuery, BeforeQuery, ListFilters, MetadataQuery, StatusQuery
 from api.multipart_stream import FormLimits, receive_form
+from api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, newest_first
 from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS
 from api.routes.uploads import owned_upload
 from api.submission import SubmitOptions, options_from_json, parse_options
@@ -57,6 +59,7 @@ from shared.schemas import (
     BatchItemOut,
     BatchItemsPage,
     BatchJobsOut,
+    BatchList,
     BatchOut,
     CreateBatchIn,
     ErrorInfo,
@@ -269,6 +272,33 @@ async def _create_from_form(
         )
     finally:
         form.close()
+
+
+@router.get("", response_model=BatchList, responses=PROBLEMS, summary="List batches")
+def list_batches(
+    tenant: CurrentTenant,
+    session: SessionDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+    status: StatusQuery = None,
+    created_after: AfterQuery = None,
+    created_before: BeforeQuery = None,
+    metadata: MetadataQuery = None,
+) -> BatchList:
+    """Your batches, newest first, a page at a time, each with its counts and progress; the
+    filters combine (all must hold)."""
+    filters = ListFilters.parse(BatchStatus, status, created_after, created_before, metadata)
+    query = filters.apply(select(Batch).where(Batch.tenant_id == tenant.id), Batch)
+    batches, next_cursor = newest_first(
+        session,
+        query,
+        kind="batch",
+        moment=Batch.created_at,
+        row_id=Batch.id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return BatchList(items=[batch_out(session, b) for b in batches], next_cursor=next_cursor)
 
 
 @router.get("/{batch_id}", response_model=BatchOut, responses=PROBLEMS, summary="Get a batch")

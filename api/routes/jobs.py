@@ -30,7 +30,9 @@ from api.idempotency import (
     make_claim,
     request_hash,
 )
+from api.listing_filters import AfterQuery, BeforeQuery, ListFilters, MetadataQuery, StatusQuery
 from api.multipart_stream import FormLimits, ReceivedForm, receive_form
+from api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, newest_first
 from api.pdf_export import PDF_MEDIA_TYPE, PDFA_HEADER, build_job_pdf, pdf_headers
 from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import SubmitOptions, check_upload, create_job, parse_options
@@ -41,7 +43,14 @@ from shared.errors import NotFound
 from shared.exporters import FORMATS, export
 from shared.exporters.pagexml import render_pages
 from shared.results import build_result
-from shared.schemas import ON_DUPLICATE_DESCRIPTION, ErrorInfo, JobOut, ProblemOut, ResultOut
+from shared.schemas import (
+    ON_DUPLICATE_DESCRIPTION,
+    ErrorInfo,
+    JobList,
+    JobOut,
+    ProblemOut,
+    ResultOut,
+)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -212,6 +221,35 @@ def submit_upload(
         return created, made[0]
     with transaction(context.sessions) as session:  # a replay: the job made the first time
         return created, owned_job(session, tenant, created.resource_id)
+
+
+@router.get("", response_model=JobList, responses=PROBLEMS, summary="List jobs")
+def list_jobs(
+    tenant: CurrentTenant,
+    session: SessionDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+    status: StatusQuery = None,
+    created_after: AfterQuery = None,
+    created_before: BeforeQuery = None,
+    batch_id: Annotated[str | None, Query(description="only this batch's jobs")] = None,
+    metadata: MetadataQuery = None,
+) -> JobList:
+    """Your jobs, newest first, a page at a time; the filters combine (all must hold)."""
+    filters = ListFilters.parse(JobStatus, status, created_after, created_before, metadata)
+    query = filters.apply(select(Job).where(Job.tenant_id == tenant.id), Job)
+    if batch_id is not None:
+        query = query.where(Job.batch_id == batch_id)
+    jobs, next_cursor = newest_first(
+        session,
+        query,
+        kind="job",
+        moment=Job.created_at,
+        row_id=Job.id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return JobList(items=[job_out(job) for job in jobs], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=PROBLEMS, summary="Get a job")

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 from collections import defaultdict
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentTenant, SessionDep, SettingsDep
+from api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, newest_first
 from api.routes.jobs import PROBLEMS
 from shared.db.models import PurgedObject, PurgeReceipt, Tenant
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import NotFound
 from shared.retention import retention_of
 
 router = APIRouter(prefix="/v1", tags=["purges"])
-MAX_PAGE = 200
 
 
 class RetentionOut(BaseModel):
@@ -54,25 +53,6 @@ class PurgeList(BaseModel):
     retention: RetentionOut
     items: list[PurgeOut]
     next_cursor: str | None = None
-
-
-def encode_cursor(receipt: PurgeReceipt) -> str:
-    """An opaque cursor after this receipt in newest-first order."""
-    text = f"purge:{receipt.requested_at.isoformat()}|{receipt.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (requested_at, id) a cursor points after; 422 if it was not made here."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, rest = text.partition(":")
-        moment, _, receipt_id = rest.partition("|")
-        if kind != "purge" or not receipt_id:
-            raise ValueError(text)
-        return datetime.fromisoformat(moment), receipt_id
-    except ValueError as e:
-        raise InvalidRequest("invalid cursor") from e
 
 
 def receipt_out(receipt: PurgeReceipt, digests: list[str]) -> PurgeOut:
@@ -114,8 +94,8 @@ def list_purges(
     tenant: CurrentTenant,
     session: SessionDep,
     settings: SettingsDep,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
     resource_id: Annotated[str | None, Query(description="only this job's or batch's")] = None,
 ) -> PurgeList:
     """Your receipts, newest first: a job or batch purged because its retention ran out
@@ -128,22 +108,20 @@ def list_purges(
     query = select(PurgeReceipt).where(PurgeReceipt.tenant_id == tenant.id)
     if resource_id:
         query = query.where(PurgeReceipt.resource_id == resource_id)
-    if cursor is not None:
-        moment, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                PurgeReceipt.requested_at < moment,
-                and_(PurgeReceipt.requested_at == moment, PurgeReceipt.id < after_id),
-            )
-        )
-    order = (PurgeReceipt.requested_at.desc(), PurgeReceipt.id.desc())
-    receipts = session.scalars(query.order_by(*order).limit(limit + 1)).all()
-    page = receipts[:limit]
+    page, next_cursor = newest_first(
+        session,
+        query,
+        kind="purge",
+        moment=PurgeReceipt.requested_at,
+        row_id=PurgeReceipt.id,
+        cursor=cursor,
+        limit=limit,
+    )
     digests = _digests(session, [r.id for r in page])
     return PurgeList(
         retention=RetentionOut(
             days=policy.days, source="default" if policy.from_default else "tenant"
         ),
         items=[receipt_out(r, digests.get(r.id, [])) for r in page],
-        next_cursor=encode_cursor(page[-1]) if len(receipts) > limit else None,
+        next_cursor=next_cursor,
     )

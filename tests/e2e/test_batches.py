@@ -70,6 +70,17 @@ def test_cli_sends_a_deep_zip_and_gets_every_page_in_every_format(
     assert len(pdf_pages) == 2
     assert (out / "archive/box2/tiff/b/five.tif.p0002.page.xml").is_file()
 
+    # A user who lost the ids finds the batch and its jobs again.
+    batches = client_cli(stack, api_key, "batches", "--status", "succeeded")
+    assert batches.returncode == 0, batches.stderr
+    assert batches.stdout.splitlines()[1].startswith(f"{batch_id}  succeeded")
+    jobs = client_cli(stack, api_key, "jobs", "--batch", batch_id, "--all", "--json")
+    listed = [json.loads(line) for line in jobs.stdout.splitlines()]
+    assert len(listed) == len(tree) and {j["batch_id"] for j in listed} == {batch_id}
+    assert {j["status"] for j in listed} == {"succeeded"}
+    two = client_cli(stack, api_key, "jobs", "--limit", "2")
+    assert len(two.stdout.splitlines()) == 3  # the header and two rows
+
 
 def test_cli_sends_7z_and_rar_archives_with_their_folders_kept(
     stack: Stack, api_key: str, tmp_path: Path
