@@ -12,7 +12,7 @@ from api.deps import refuse_nul_in_url
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.rate_limiter import RateLimitHeaders
-from api.routes import batches, health, jobs, keys, purges, uploads, webhooks
+from api.routes import batches, corrections, health, jobs, keys, purges, uploads, webhooks
 from shared.logging_setup import configure_logging
 from shared.settings import Settings
 
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app, context.sessions)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(corrections.router)
     app.include_router(batches.router)
     app.include_router(uploads.router)
     app.include_router(webhooks.router)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.pdf_export import build_job_pdf
+from shared.corrections import CorrectedTexts, corrected_texts
 from shared.db.models import Batch, BatchItem, Job, Page
 from shared.db.session import transaction
 from shared.errors import QuireError
@@ -61,18 +62,23 @@ def result_files(result: ResultOut, path: str, formats: list[str]) -> Iterator[t
 
 
 def export_stream(
-    sessions: sessionmaker[Session], store: ObjectStore, batch: Batch, formats: list[str]
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    batch: Batch,
+    formats: list[str],
+    recognized: bool = False,
 ) -> Iterator[bytes]:
-    """The zip's bytes, item by item, then ``manifest.json``."""
+    """The zip's bytes, item by item, then ``manifest.json``; lines as corrected unless
+    ``recognized``."""
     sink = _Sink()
     manifest: list[dict[str, object]] = []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[call-overload]
-        for item, job, pages in _items(sessions, batch.id):
+        for item, job, pages, corrections in _items(sessions, batch.id, recognized):
             entry = _manifest_entry(item, job)
             manifest.append(entry)
             if job is None:
                 continue
-            result = build_result(job, pages)
+            result = build_result(job, pages, corrections)
             for name, data in result_files(result, item.path, formats):
                 archive.writestr(name, data)
             yield sink.drain()
@@ -118,9 +124,10 @@ def _manifest_entry(item: BatchItem, job: Job | None) -> dict[str, Any]:
 
 
 def _items(
-    sessions: sessionmaker[Session], batch_id: str
-) -> Iterator[tuple[BatchItem, Job | None, list[Page]]]:
-    """Items in archive order with their job and pages, a bounded slice at a time."""
+    sessions: sessionmaker[Session], batch_id: str, recognized: bool
+) -> Iterator[tuple[BatchItem, Job | None, list[Page], CorrectedTexts]]:
+    """Items in archive order with their job, pages and corrected lines (none when
+    ``recognized``), a bounded slice at a time."""
     after = -1
     while True:
         with transaction(sessions) as session:
@@ -135,9 +142,13 @@ def _items(
             pages: dict[str, list[Page]] = {}
             for page in session.scalars(select(Page).where(Page.job_id.in_(job_ids))):
                 pages.setdefault(page.job_id, []).append(page)
+            corrected = {} if recognized else corrected_texts(session, job_ids)
             session.expunge_all()
         for item, job in rows:
-            yield item, job, pages.get(job.id, []) if job is not None else []
+            if job is None:
+                yield item, None, [], {}
+            else:
+                yield item, job, pages.get(job.id, []), corrected.get(job.id, {})
         if len(rows) < ITEMS_PER_QUERY:
             return
         after = rows[-1][0].seq

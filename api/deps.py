@@ -191,9 +191,9 @@ def check_scope(caller: Caller, required: KeyScope) -> None:
         )
 
 
-async def admit(context: ApiContext, key: str, scope: Scope, required: KeyScope) -> TenantRef:
-    """The caller's tenant, once its key's request rate allows one more request and the key
-    holds the ``required`` scope.
+async def admit(context: ApiContext, key: str, scope: Scope, required: KeyScope) -> Caller:
+    """The caller, once its key's request rate allows one more request and the key holds
+    the ``required`` scope.
 
     Every step stays on the event loop unless it needs the database: the per-request cost
     of a trip to the thread pool is larger than the checks themselves.
@@ -214,7 +214,7 @@ async def admit(context: ApiContext, key: str, scope: Scope, required: KeyScope)
                 retry_after=retry_after_seconds(decision),
             )
     check_scope(caller, required)
-    return caller.tenant
+    return caller
 
 
 async def current_tenant(
@@ -222,17 +222,27 @@ async def current_tenant(
 ) -> TenantRef:
     """The caller's tenant, its key checked (``read`` to read, ``submit`` to write) and its
     request rate counted."""
-    return await admit(context, key, request.scope, scope_for_method(request.method))
+    return (await admit(context, key, request.scope, scope_for_method(request.method))).tenant
 
 
 CurrentTenant = Annotated[TenantRef, Depends(current_tenant)]
+
+
+async def current_caller(
+    key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
+) -> Caller:
+    """As ``current_tenant``, for routes that record which key acted (line corrections)."""
+    return await admit(context, key, request.scope, scope_for_method(request.method))
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
 async def admin_tenant(
     key: Annotated[str, Depends(presented_key)], request: Request, context: ContextDep
 ) -> TenantRef:
     """The tenant of a caller whose key holds the ``admin`` scope (key management)."""
-    return await admit(context, key, request.scope, KeyScope.ADMIN)
+    return (await admit(context, key, request.scope, KeyScope.ADMIN)).tenant
 
 
 AdminTenant = Annotated[TenantRef, Depends(admin_tenant)]
@@ -248,7 +258,7 @@ async def submitting_tenant(
     Raises:
         TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
     """
-    tenant = await admit(context, key, request.scope, KeyScope.SUBMIT)
+    tenant = (await admit(context, key, request.scope, KeyScope.SUBMIT)).tenant
     settings, estimates = context.settings, context.in_flight
     if not admitted_by_estimate(tenant.id, settings, estimates):
         await run_in_threadpool(

@@ -143,6 +143,20 @@ class Conflict(QuireError):
     http_status = 409
 
 
+class PageNotFinished(Conflict):
+    """A correction to a page that has no recognized lines (yet)."""
+
+    code = "page_not_finished"
+    title = "The page has not been recognized"
+
+
+class EditConflict(Conflict):
+    """A correction based on a line's text that someone else has changed since."""
+
+    code = "edit_conflict"
+    title = "The line was changed since it was read"
+
+
 class JobFinished(Conflict):
     """Cancel of a job that already succeeded, partly succeeded or failed."""
 

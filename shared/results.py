@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.corrections import CorrectedTexts, apply_corrections
 from shared.db.models import Job, Page, PageStatus
 from shared.schemas import ErrorInfo, LineOut, PageOut, ResultOut
 
@@ -23,20 +24,26 @@ def page_out(page: Page) -> PageOut:
         text=page.text or "",
         lines=lines,
         error=error,
+        reviewed_at=page.reviewed_at,
+        reviewed_by=page.reviewed_by,
     )
 
 
-def build_result(job: Job, pages: Sequence[Page]) -> ResultOut:
-    """The JSON result: every page in index order, finished or not."""
+def build_result(
+    job: Job, pages: Sequence[Page], corrections: CorrectedTexts | None = None
+) -> ResultOut:
+    """The JSON result: every page in index order, finished or not, with ``corrections``
+    (see shared.corrections.corrected_texts) applied to their lines."""
     outs = [page_out(p) for p in sorted(pages, key=lambda p: p.index)]
     model = next((p.model for p in sorted(pages, key=lambda p: p.index) if p.model), None)
-    return ResultOut(
+    result = ResultOut(
         job_id=job.id,
         status=job.status,
         text=PAGE_SEPARATOR.join(o.text for o in outs),
         model=model,
         pages=outs,
     )
+    return apply_corrections(result, corrections or {}, PAGE_SEPARATOR)
 
 
 def render_text(result: ResultOut) -> str:

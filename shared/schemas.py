@@ -82,6 +82,7 @@ class LineOut(BaseModel):
     confidence: float
     bbox: list[int]
     handwritten: bool | None = None
+    corrected: bool = Field(default=False, description="its text is a person's correction")
 
 
 class PageOut(BaseModel):
@@ -94,6 +95,8 @@ class PageOut(BaseModel):
     text: str
     lines: list[LineOut]
     error: ErrorInfo | None = None
+    reviewed_at: datetime | None = Field(default=None, description="when marked reviewed")
+    reviewed_by: str | None = None
 
 
 class ResultOut(BaseModel):

@@ -44,7 +44,7 @@ from api.idempotency import (
 from api.listing_filters import AfterQuery, BeforeQuery, ListFilters, MetadataQuery, StatusQuery
 from api.multipart_stream import FormLimits, receive_form
 from api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, newest_first
-from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS
+from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS, RecognizedQuery
 from api.routes.uploads import owned_upload
 from api.submission import SubmitOptions, options_from_json, parse_options
 from api.tenant_limits import check_tenant_capacity
@@ -402,11 +402,14 @@ def export_batch(
         str,
         Query(description="comma-separated: json, txt, hocr, alto, pagexml, pdf, or all"),
     ] = "json",
+    recognized: RecognizedQuery = False,
 ) -> StreamingResponse:
     """A zip streamed as it is built: each item's results under its path in the archive,
     plus `manifest.json`; items still running are exported as far as they got. A `pdf` is
     the item's searchable PDF (as `GET /v1/jobs/{id}/result?format=pdf`); an item whose
-    upload cannot be made into one has a `pdf_error` in the manifest instead."""
+    upload cannot be made into one has a `pdf_error` in the manifest instead. Corrected
+    lines carry their corrections (`recognized=true`: the engine's text); the PAGE XML of a
+    corrected batch is ground truth `quire train` imports."""
     try:
         formats = parse_formats(format)
     except ValueError as e:
@@ -416,7 +419,7 @@ def export_batch(
         session.expunge(batch)
     headers = {"Content-Disposition": f'attachment; filename="batch-{batch.id}.zip"'}
     return StreamingResponse(
-        export_stream(sessions, store, batch, formats),
+        export_stream(sessions, store, batch, formats, recognized),
         media_type="application/zip",
         headers=headers,
     )

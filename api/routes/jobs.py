@@ -37,6 +37,7 @@ from api.pdf_export import PDF_MEDIA_TYPE, PDFA_HEADER, build_job_pdf, pdf_heade
 from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import SubmitOptions, check_upload, create_job, parse_options
 from shared import lifecycle
+from shared.corrections import corrected_texts
 from shared.db.models import Job, JobStatus, Page
 from shared.db.session import transaction
 from shared.errors import NotFound
@@ -291,6 +292,10 @@ RESULT_RESPONSES: dict[int | str, dict[str, object]] = {
         },
     },
 }
+RecognizedQuery = Annotated[
+    bool,
+    Query(description="`true`: the text as the engine recognized it, without corrections"),
+]
 FORMAT_DESCRIPTION = (
     "`json` (default), `txt`, `hocr`, `alto`, `pagexml` (one page: see `page`), or `pdf`: "
     "the uploaded pages unchanged (an image's encoded bytes, a PDF's own pages) with the "
@@ -322,13 +327,17 @@ def get_result(
         bool,
         Query(description="with `format=pdf`: make it PDF/A-2b (see the `X-Quire-PDFA` header)"),
     ] = False,
+    recognized: RecognizedQuery = False,
 ) -> ResultOut | Response:
-    """The recognized text; pages appear as they finish, so it can be read while running."""
+    """The recognized text; pages appear as they finish, so it can be read while running.
+    Lines corrected since (`PATCH .../lines/{k}`) carry their newest text and
+    `corrected: true`, in every format, unless `recognized=true`."""
     # Its own short transaction: a PDF takes a while to build, without holding a connection.
     with transaction(sessions) as session:
         job = owned_job(session, tenant, job_id)
         pages = session.scalars(select(Page).where(Page.job_id == job.id)).all()
-        result = build_result(job, pages)
+        corrections = {} if recognized else corrected_texts(session, [job.id]).get(job.id, {})
+        result = build_result(job, pages, corrections)
     _poll_headers(response, job, settings)
     if format == "json":
         return result

@@ -198,6 +198,9 @@ class Page(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Marked reviewed by a person (the web UI or PATCH ... /review); None: not reviewed.
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+    reviewed_by: Mapped[str | None] = mapped_column(String(200), default=None)
 
     job: Mapped[Job] = relationship(back_populates="pages")
 
@@ -424,3 +427,23 @@ class PurgedObject(Base):
         ForeignKey("purge_receipts.id", ondelete="CASCADE"), index=True
     )
     key_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class LineCorrection(Base):
+    """One edit of a recognized line's text: a new version, kept with who made it and when.
+    The line's current text is the newest version's ``text_after``."""
+
+    __tablename__ = "line_corrections"
+    __table_args__ = (Index("ix_line_corrections_page_line", "page_id", "line_index", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[str] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    line_index: Mapped[int] = mapped_column(Integer)
+    text_before: Mapped[str] = mapped_column(Text)
+    text_after: Mapped[str] = mapped_column(Text)
+    # The engine's model that produced the line's original text (the page's model).
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    key_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    author: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

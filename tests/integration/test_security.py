@@ -25,6 +25,8 @@ from shared.db.models import (
     DeliveryStatus,
     Job,
     JobStatus,
+    Page,
+    PageStatus,
     Upload,
     WebhookDelivery,
 )
@@ -71,6 +73,10 @@ REQUEST_EXTRAS: dict[tuple[str, str], Callable[[Owned], dict[str, Any]]] = {
         "params": owned.part_query,
         "content": b"x",
     },
+    ("PATCH", "/v1/jobs/{job_id}/pages/{page_index}/lines/{line_index}"): lambda _: {
+        "json": {"text": "corrected"}
+    },
+    ("POST", "/v1/jobs/{job_id}/pages/{page_index}/review"): lambda _: {"json": {}},
 }
 # Not key-authenticated: the signed URL is the credential, and B can only hold signatures for
 # its own uploads, so A's upload id with B's signature is refused as an invalid URL.
@@ -109,6 +115,8 @@ def create_owned(client: TestClient, key: str, sessions: Any) -> Owned:
         "delivery_id": delivery_id,
         "key_id": api_key.json()["id"],
         "number": "1",
+        "page_index": "0",
+        "line_index": "0",
     }
     return Owned(ids=ids, part_query={})
 
@@ -119,6 +127,9 @@ def add_delivery(sessions: Any, job_id: str) -> str:
         job = session.get(Job, job_id)
         assert job is not None
         finish_job(session, job, JobStatus.SUCCEEDED)
+        for page in session.scalars(select(Page).where(Page.job_id == job_id)):
+            page.status = PageStatus.SUCCEEDED.value
+            page.lines = [{"text": "recognized", "confidence": 0.5, "bbox": [0, 0, 10, 10]}]
         session.flush()
         delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.job_id == job_id))
         if delivery is None:

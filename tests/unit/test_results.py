@@ -148,9 +148,27 @@ def test_result_serializes_to_json() -> None:
                 "text": "",
                 "lines": [],
                 "error": {"code": "x", "message": "y"},
+                "reviewed_at": None,
+                "reviewed_by": None,
             }
         ],
     }
+
+
+def test_corrections_replace_their_lines_and_rebuild_the_text() -> None:
+    pages = [
+        make_page(0, PageStatus.SUCCEEDED.value, "a\nb", lines=[line("a", 0), line("b", 12)]),
+        make_page(1, PageStatus.SUCCEEDED.value, "c", lines=[line("c", 0)]),
+    ]
+    result = build_result(make_job(), pages, {(0, 1): "B fixed"})
+    first, second = result.pages
+    assert [x.text for x in first.lines] == ["a", "B fixed"]
+    assert [x.corrected for x in first.lines] == [False, True]
+    assert first.text == "a\nB fixed" and second.text == "c"
+    assert result.text == "a\nB fixed\n\f\nc"
+    assert build_result(make_job(), pages).text == "a\nb\n\f\nc"  # as recognized
+    # A correction for a line that is not there (a page re-read with fewer lines) is ignored.
+    assert build_result(make_job(), pages, {(1, 5): "x"}).text == "a\nb\n\f\nc"
 
 
 def test_lines_say_whether_handwritten_and_older_results_still_load() -> None:

@@ -28,6 +28,8 @@ NOT_SECRETS = {
     ("api/idempotency.py", "IdempotencyKey.tenant_id == claim.tenant_id"): "SQL filter on ids",
     ("api/idempotency.py", "row.request_hash != claim.request_hash"): "SHA-256 of the request",
     ("worker/prepare.py", "image_key != job.source_key"): "object keys",
+    ("api/listing_filters.py", "table.metadata_[key].as_string() == value"): "SQL filter on a "
+    "metadata key's value",
 }
 
 
