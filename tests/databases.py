@@ -13,15 +13,19 @@ from shared.db.migrate import upgrade
 
 
 @contextmanager
-def temporary_pg_database(admin_url: str, prefix: str = "quire_test") -> Iterator[str]:
-    """A new database on ``admin_url``'s server, migrated; dropped (forcibly) on exit."""
+def temporary_pg_database(
+    admin_url: str, prefix: str = "quire_test", migrated: bool = True
+) -> Iterator[str]:
+    """A new database on ``admin_url``'s server, migrated unless told; dropped (forcibly)
+    on exit."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        if migrated:
+            upgrade(url)
         yield url
     finally:
         with admin.connect() as connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from alembic import command
@@ -21,8 +22,19 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database schema to ``revision``."""
+    """Bring the database schema to ``revision``; safe to run again and from several
+    processes at once (PostgreSQL: an advisory lock in the migrations' environment; a SQLite
+    file: a lock file beside it)."""
     parsed = make_url(database_url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(database_url), revision)
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
+        command.upgrade(alembic_config(database_url), revision)
+        return
+    database = Path(parsed.database)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".migrate-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        command.upgrade(alembic_config(database_url), revision)
