@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 CHECKOV_VENV ?= .venv-checkov
+SBOM_VENV ?= .venv-sbom
+SBOM ?= sbom.cdx.json
 
-.PHONY: install run test test-unit chaos lint format clean checkov
+.PHONY: install run test test-unit chaos lint format clean checkov sbom
 
 $(STAMP): pyproject.toml
 	@# libarchive reads uploaded archives (zip, 7z, RAR, tar); Debian ships it as libarchive13.
@@ -54,8 +56,16 @@ checkov:
 		$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30 )
 	$(CHECKOV_VENV)/bin/checkov -d infra --compact --quiet
 
+# A CycloneDX SBOM of the installed set (.venv), by cyclonedx-bom in its own venv.
+sbom: install
+	test -x $(SBOM_VENV)/bin/cyclonedx-py || ( $(PYTHON) -m venv $(SBOM_VENV) && \
+		$(SBOM_VENV)/bin/python -m pip install --quiet cyclonedx-bom==7.5.0 )
+	$(SBOM_VENV)/bin/cyclonedx-py environment --pyproject pyproject.toml --of JSON \
+		--output-reproducible -o $(SBOM) $(BIN)/python
+	$(BIN)/python .ci/check_sbom.py $(SBOM)
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .quire .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SBOM_VENV) $(SBOM) .quire .pytest_cache .mypy_cache .ruff_cache
 
 # Synthetic handwriting (training/synth): fonts and texts into .quire/, then 200 letter pages.
 # Not part of `make test` or `make run`; the tests fall back to the system's DejaVu fonts.
