@@ -44,7 +44,7 @@ test-unit: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy api worker shared training cli
+	$(BIN)/mypy api worker shared training cli ui
 
 format: install
 	$(BIN)/ruff format .

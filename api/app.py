@@ -15,6 +15,7 @@ from api.rate_limiter import RateLimitHeaders
 from api.routes import batches, corrections, health, jobs, keys, purges, uploads, webhooks
 from shared.logging_setup import configure_logging
 from shared.settings import Settings
+from ui.routes import install_ui
 
 DESCRIPTION = """Asynchronous OCR for scanned documents.
 
@@ -59,4 +60,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(keys.router)
     app.include_router(purges.router)
+    install_ui(app)
     return app

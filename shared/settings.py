@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         5.0, ge=0, description="A verified key is trusted this long per API process; 0: never."
     )
+    ui_session_hours: float = Field(
+        12.0, gt=0, description="A web UI sign-in lasts this long (the key's expiry cuts it short)."
+    )
     rate_limit_per_minute: int = Field(600, ge=0, description="Requests per API key; 0: off.")
     rate_limit_burst: int = Field(60, ge=1, description="Requests a key may send at once.")
     tenant_max_jobs_in_flight: int = Field(10_000, ge=0, description="Queued+running; 0: off.")

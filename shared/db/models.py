@@ -447,3 +447,16 @@ class LineCorrection(Base):
     key_id: Mapped[str | None] = mapped_column(String(36), default=None)
     author: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UiSession(Base):
+    """A web UI sign-in: the browser holds a random token in an HttpOnly cookie, the server
+    only its SHA-256, with the API key it was made from and the CSRF token of its forms."""
+
+    __tablename__ = "ui_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 (hex) of the token
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,143 @@
+"""The web UI in a real browser (Debian's chromium driven by Playwright) against the API and
+workers as real processes: sign in, the jobs page updating, a cross-site form refused, and no
+console errors or CSP violations on any page."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.conftest import service_missing
+from tests.e2e.conftest import REPO, Stack, free_port, poll_job
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = os.environ.get("QUIRE_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = REPO / "docs" / "img"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless chromium; missing, it skips locally and fails in CI."""
+    if shutil.which(CHROMIUM) is None:
+        service_missing(f"chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("the playwright package (pip install playwright)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+class Console:
+    """Every console error and CSP violation a page reports."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._message)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def _message(self, message: Any) -> None:
+        if message.type in ("error", "warning") or "Content Security Policy" in message.text:
+            self.errors.append(f"{message.type}: {message.text}")
+
+
+def letter_png(text: str) -> bytes:
+    image = Image.new("RGB", (900, 200), "white")
+    ImageDraw.Draw(image).text((40, 80), text, fill="black", font_size=40)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def evil_site(stack: Stack) -> Iterator[str]:
+    """Another origin whose page posts a form to the UI's sign-out, as a forged request."""
+    form = (
+        f'<form id="f" method="post" action="{stack.url}/ui/logout">'
+        '<input name="csrf_token" value="guess"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    ).encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(form)
+
+        def log_message(self, *_args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # localhost, not 127.0.0.1: another site as well as another origin.
+    yield f"http://localhost:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
+    stack: Stack, api_key: str, browser: Any, evil_site: str, tmp_path: Path
+) -> None:
+    stack.start_api()
+    stack.start_worker("cpu")
+    stack.start_worker("gpu")
+    context = browser.new_context(viewport={"width": 1200, "height": 700})
+    page = context.new_page()
+    console = Console(page)
+
+    page.goto(f"{stack.url}/ui/")
+    assert page.url.endswith("/ui/login")
+    page.fill("#api_key", "qk_wrong")
+    page.click("button[type=submit]")
+    assert "not valid" in page.locator(".error").inner_text()
+    assert context.cookies() == []
+    # The refusal is a 401, which the browser reports; that one is expected, nothing else.
+    assert len(console.errors) == 1 and "401" in console.errors[0], console.errors
+    console.errors.clear()
+
+    page.fill("#api_key", api_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{stack.url}/ui/")
+    [cookie] = context.cookies()
+    assert cookie["name"] == "quire_session" and cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
+
+    headers = {"X-API-Key": api_key}
+    job = httpx.post(
+        f"{stack.url}/v1/jobs",
+        headers=headers,
+        files={"file": ("letter.png", letter_png("Dear Sir, thank you"), "image/png")},
+    ).json()
+    poll_job(stack.url, api_key, job["id"], {"succeeded"})
+    page.reload()
+    row = page.locator(f"tr[data-job-id='{job['id']}']")
+    assert row.locator(".status").inner_text() == "succeeded"
+    # QUIRE_UPDATE_SCREENSHOTS=1 writes the README's picture; otherwise it stays in tmp.
+    shots = SCREENSHOTS if os.environ.get("QUIRE_UPDATE_SCREENSHOTS") else tmp_path
+    page.screenshot(path=str(shots / "ui_jobs.png"))
+    assert (shots / "ui_jobs.png").stat().st_size > 10_000
+
+    forged = context.new_page()
+    with forged.expect_response(lambda r: r.url.endswith("/ui/logout")) as answer:
+        forged.goto(evil_site)
+    assert answer.value.status == 403
+    page.reload()
+    assert page.url == f"{stack.url}/ui/"  # still signed in
+
+    page.click(".signout button")
+    page.wait_for_url(f"{stack.url}/ui/login")
+    assert context.cookies() == []
+    assert console.errors == []
+    context.close()
