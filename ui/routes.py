@@ -4,31 +4,24 @@ server; ``/v1`` stays bearer-only, the UI alone reads the session cookie."""
 from __future__ import annotations
 
 from datetime import UTC
-from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from api.context import ApiContext
 from api.deps import identify
 from api.listing_filters import ListFilters
 from api.pagination import DEFAULT_PAGE, newest_first
 from shared.db.models import Job, JobStatus
 from shared.db.session import transaction
 from shared.errors import QuireError
+from ui import viewer
+from ui.rendering import COOKIE, COOKIE_PATH, HERE, api_context, current_session, page, refused
 from ui.security import UiHeaders, cross_site_reason, csrf_matches
-from ui.sessions import SignedIn, end_session, signed_in, start_session
+from ui.sessions import end_session, start_session
 
-HERE = Path(__file__).resolve().parent
-COOKIE = "quire_session"
-COOKIE_PATH = "/ui"
-
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
@@ -37,31 +30,14 @@ def install_ui(app: FastAPI) -> None:
     app.add_middleware(UiHeaders)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(router)
-
-
-def _context(request: Request) -> ApiContext:
-    context: ApiContext = request.app.state.quire
-    return context
-
-
-async def _signed_in(request: Request) -> SignedIn | None:
-    sessions = _context(request).sessions
-    return await run_in_threadpool(signed_in, sessions, request.cookies.get(COOKIE))
-
-
-def _page(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, values, status_code=status_code)
-
-
-def _refused(request: Request, why: str) -> HTMLResponse:
-    return HTMLResponse(f"<h1>Forbidden</h1><p>{why}</p>", status_code=403)
+    app.include_router(viewer.router)
 
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
-    if await _signed_in(request) is not None:
+    if await current_session(request) is not None:
         return RedirectResponse("/ui/", status_code=303)
-    return _page(request, "login.html", signed_in=None, error=None)
+    return page(request, "login.html", signed_in=None, error=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -69,18 +45,18 @@ async def login(request: Request) -> Response:
     """Verify the pasted key as the API would, then keep a session for it."""
     reason = cross_site_reason(request)
     if reason is not None:
-        return _refused(request, f"{reason} cannot sign in here")
+        return refused(f"{reason} cannot sign in here")
     form = await request.form()
     key = str(form.get("api_key") or "").strip()
-    context = _context(request)
+    context = api_context(request)
     try:
         if not key:
             raise ValueError("paste an API key")
         caller = await identify(context, key)
     except QuireError as e:
-        return _page(request, "login.html", 401, signed_in=None, error=e.message)
+        return page(request, "login.html", 401, signed_in=None, error=e.message)
     except ValueError as e:
-        return _page(request, "login.html", 422, signed_in=None, error=str(e))
+        return page(request, "login.html", 422, signed_in=None, error=str(e))
     hours = context.settings.ui_session_hours
     token, ends = await run_in_threadpool(start_session, context.sessions, caller, hours)
     response = RedirectResponse("/ui/", status_code=303)
@@ -101,14 +77,14 @@ async def logout(request: Request) -> Response:
     """End the session (its token stops working everywhere) and forget the cookie."""
     reason = cross_site_reason(request)
     if reason is not None:
-        return _refused(request, f"{reason} cannot sign out here")
-    current = await _signed_in(request)
+        return refused(f"{reason} cannot sign out here")
+    current = await current_session(request)
     if current is not None:
         form = await request.form()
         sent = form.get("csrf_token")
         if not csrf_matches(current.csrf_token, sent if isinstance(sent, str) else None):
-            return _refused(request, "the form's CSRF token is missing or wrong")
-        await run_in_threadpool(end_session, _context(request).sessions, request.cookies[COOKIE])
+            return refused("the form's CSRF token is missing or wrong")
+        await run_in_threadpool(end_session, api_context(request).sessions, request.cookies[COOKIE])
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
@@ -124,7 +100,7 @@ async def jobs_page(
     request: Request, status: str | None = None, cursor: str | None = None
 ) -> Response:
     """The tenant's jobs, newest first, a page at a time, filtered by status."""
-    current = await _signed_in(request)
+    current = await current_session(request)
     if current is None:
         return RedirectResponse("/ui/login", status_code=303)
     wanted = [status] if status else None
@@ -134,7 +110,7 @@ async def jobs_page(
         def load() -> tuple[list[Job], str | None]:
             tenant_id = current.caller.tenant.id
             query = filters.apply(select(Job).where(Job.tenant_id == tenant_id), Job)
-            with transaction(_context(request).sessions) as session:
+            with transaction(api_context(request).sessions) as session:
                 jobs, next_cursor = newest_first(
                     session,
                     query,
@@ -149,7 +125,7 @@ async def jobs_page(
 
         jobs, next_cursor = await run_in_threadpool(load)
     except QuireError as e:
-        return _page(
+        return page(
             request,
             "jobs.html",
             422,
@@ -160,7 +136,7 @@ async def jobs_page(
             next_cursor=None,
             error=e.message,
         )
-    return _page(
+    return page(
         request,
         "jobs.html",
         signed_in=current,

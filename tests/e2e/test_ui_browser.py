@@ -53,9 +53,10 @@ class Console:
             self.errors.append(f"{message.type}: {message.text}")
 
 
-def letter_png(text: str) -> bytes:
-    image = Image.new("RGB", (900, 200), "white")
-    ImageDraw.Draw(image).text((40, 80), text, fill="black", font_size=40)
+def letter_png(*lines: str) -> bytes:
+    image = Image.new("RGB", (900, 120 + 90 * len(lines)), "white")
+    for n, text in enumerate(lines):
+        ImageDraw.Draw(image).text((40, 60 + 90 * n), text, fill="black", font_size=40)
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -118,16 +119,47 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
     job = httpx.post(
         f"{stack.url}/v1/jobs",
         headers=headers,
-        files={"file": ("letter.png", letter_png("Dear Sir, thank you"), "image/png")},
+        files={
+            "file": ("letter.png", letter_png("Dear Sir, thank you", "for the books"), "image/png")
+        },
     ).json()
     poll_job(stack.url, api_key, job["id"], {"succeeded"})
     page.reload()
     row = page.locator(f"tr[data-job-id='{job['id']}']")
     assert row.locator(".status").inner_text() == "succeeded"
-    # QUIRE_UPDATE_SCREENSHOTS=1 writes the README's picture; otherwise it stays in tmp.
-    shots = SCREENSHOTS if os.environ.get("QUIRE_UPDATE_SCREENSHOTS") else tmp_path
+    # UPDATE_SCREENSHOTS=1 writes the README's picture; otherwise it stays in tmp.
+    shots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
     page.screenshot(path=str(shots / "ui_jobs.png"))
     assert (shots / "ui_jobs.png").stat().st_size > 10_000
+
+    # The viewer: boxes and lines linked both ways, keyboard moves, Enter saves a correction.
+    page.click(f"tr[data-job-id='{job['id']}'] a.open")
+    page.wait_for_url(f"{stack.url}/ui/jobs/{job['id']}/pages/0")
+    lines = page.locator("#lines .line")
+    assert lines.count() >= 2, page.content()
+    assert page.locator("#page-image").evaluate("img => img.naturalWidth") == 900
+    lines.nth(1).hover()
+    assert "active" in (page.locator(".box[data-line='1']").get_attribute("class") or "")
+    page.locator(".box[data-line='0']").hover()
+    assert "active" in (lines.nth(0).get_attribute("class") or "")
+    first = lines.nth(0).locator(".text")
+    first.click()
+    page.keyboard.press("ArrowDown")
+    assert lines.nth(1).locator(".text").evaluate("e => e === document.activeElement")
+    page.keyboard.press("ArrowUp")
+    first.fill("Dear Madam, thank you")
+    first.press("Enter")
+    page.wait_for_function("() => document.querySelector('.line .state').textContent === 'saved'")
+    page.locator("#threshold").fill("1")
+    assert page.locator("#low-count").inner_text() == f"{lines.count()} low"
+    page.screenshot(path=str(shots / "ui_viewer.png"))
+    exported = httpx.get(
+        f"{stack.url}/v1/jobs/{job['id']}/result",
+        headers=headers,
+        params={"format": "pagexml"},
+    ).text
+    assert "Dear Madam, thank you" in exported
+    page.goto(f"{stack.url}/ui/")
 
     forged = context.new_page()
     with forged.expect_response(lambda r: r.url.endswith("/ui/logout")) as answer:

@@ -1,0 +1,116 @@
+"""The viewer's routes over HTTP: the page image, corrections with the session's CSRF token
+only, another tenant's job hidden, a TIFF page sent as PNG."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import select
+
+from api.app import create_app
+from shared.db.models import Page
+from shared.db.session import transaction
+from shared.settings import Settings
+from shared.storage import build_store
+from tests.integration.conftest import auth
+from tests.integration.test_corrections import Db
+from ui.security import CONTENT_SECURITY_POLICY
+
+pytestmark = pytest.mark.integration
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}
+
+
+@pytest.fixture
+def browser(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield client
+
+
+def image_bytes(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (600, 200), "white").save(out, fmt)
+    return out.getvalue()
+
+
+def signed_in_job(browser: TestClient, key: str, db: Db, fmt: str = "PNG") -> tuple[str, str]:
+    """A recognized job of ``key``'s tenant and the CSRF token of its viewer page."""
+    mime = {"PNG": "image/png", "TIFF": "image/tiff"}[fmt]
+    job = browser.post(
+        "/v1/jobs", headers=auth(key), files={"file": ("scan", image_bytes(fmt), mime)}
+    ).json()
+    db.recognize(job["id"])
+    answer = browser.post("/ui/login", data={"api_key": key}, headers=SAME_ORIGIN)
+    assert answer.status_code == 303
+    viewer = browser.get(f"/ui/jobs/{job['id']}/pages/0")
+    assert viewer.status_code == 200, viewer.text
+    assert viewer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert 'data-line="1"' in viewer.text and "I recieved your leter" in viewer.text
+    found = re.search(r'data-csrf="([^"]+)"', viewer.text)
+    assert found
+    return job["id"], found.group(1)
+
+
+def test_a_correction_needs_the_sessions_csrf_token_and_same_origin(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    key = new_key(f"view-{uuid.uuid4().hex[:6]}")
+    job_id, csrf = signed_in_job(browser, key, Db(settings))
+    url = f"/ui/jobs/{job_id}/pages/0/lines/1"
+    body = {"text": "I received your letter", "expected_text": "I recieved your leter"}
+    assert browser.post(url, json=body, headers=SAME_ORIGIN).status_code == 403
+    cross = {"Sec-Fetch-Site": "cross-site", "X-CSRF-Token": csrf}
+    assert browser.post(url, json=body, headers=cross).status_code == 403
+    saved = browser.post(url, json=body, headers={**SAME_ORIGIN, "X-CSRF-Token": csrf})
+    assert saved.status_code == 200 and saved.json() == {
+        "text": "I received your letter",
+        "versions": 1,
+    }
+    stale = browser.post(url, json=body, headers={**SAME_ORIGIN, "X-CSRF-Token": csrf})
+    assert stale.status_code == 409 and stale.json()["code"] == "edit_conflict"
+    result = browser.get(f"/v1/jobs/{job_id}/result", headers=auth(key)).json()
+    assert result["pages"][0]["lines"][1]["text"] == "I received your letter"
+    viewer = browser.get(f"/ui/jobs/{job_id}/pages/0")
+    assert "I received your letter" in viewer.text and 'class="line corrected"' in viewer.text
+
+
+def test_another_tenants_job_and_a_missing_page_are_not_found(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    owner, intruder = new_key("view-owner"), new_key("view-intruder")
+    job_id, _ = signed_in_job(browser, owner, Db(settings))
+    assert browser.get(f"/ui/jobs/{job_id}/pages/5").status_code == 404
+    browser.post("/ui/login", data={"api_key": intruder}, headers=SAME_ORIGIN)
+    assert browser.get(f"/ui/jobs/{job_id}/pages/0").status_code == 404
+    assert browser.get(f"/ui/jobs/{job_id}/pages/0/image").status_code == 404
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/ui/").text)
+    assert csrf
+    answer = browser.post(
+        f"/ui/jobs/{job_id}/pages/0/lines/0",
+        json={"text": "x"},
+        headers={**SAME_ORIGIN, "X-CSRF-Token": csrf.group(1)},
+    )
+    assert answer.status_code == 404
+
+
+def test_page_images_are_sent_as_the_browser_can_show_them(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    key = new_key(f"view-img-{uuid.uuid4().hex[:6]}")
+    db = Db(settings)
+    job_id, _ = signed_in_job(browser, key, db, fmt="TIFF")
+    missing = browser.get(f"/ui/jobs/{job_id}/pages/0/image")
+    assert missing.status_code == 404  # the page row names an image not stored (yet)
+    with transaction(db.sessions) as session:
+        image_key = session.scalar(select(Page.image_key).where(Page.job_id == job_id))
+    build_store(settings).put_bytes(str(image_key), image_bytes("TIFF"), "image/tiff")
+    image = browser.get(f"/ui/jobs/{job_id}/pages/0/image")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(image.content)).size == (600, 200)
+    browser.cookies.clear()
+    assert browser.get(f"/ui/jobs/{job_id}/pages/0/image").status_code == 401

@@ -1,0 +1,139 @@
+"""The page viewer: a page's image with its line boxes drawn over it and its text beside it,
+lines coloured by confidence, and corrections saved from the page (as ``PATCH /v1/...``
+does, through the session: same origin, CSRF token in a header)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from PIL import Image
+from sqlalchemy import select
+
+from api.routes.jobs import owned_job
+from shared import corrections
+from shared.corrections import Author, corrected_texts
+from shared.db.models import Job, Page
+from shared.db.session import transaction
+from shared.errors import NotFound, QuireError
+from shared.media import sniff
+from shared.results import build_result
+from ui.rendering import api_context, current_session, page, refused
+from ui.security import cross_site_reason, csrf_matches
+from ui.sessions import SignedIn
+
+router = APIRouter(prefix="/ui/jobs", include_in_schema=False)
+BROWSER_IMAGES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+CSRF_HEADER = "x-csrf-token"
+DEFAULT_THRESHOLD = 0.6
+
+
+def _load(request: Request, current: SignedIn, job_id: str) -> tuple[Job, list[Page], Any]:
+    with transaction(api_context(request).sessions) as session:
+        job = owned_job(session, current.caller.tenant, job_id)
+        pages = list(session.scalars(select(Page).where(Page.job_id == job.id)))
+        result = build_result(job, pages, corrected_texts(session, [job.id]).get(job.id, {}))
+        session.expunge_all()
+    return job, pages, result
+
+
+@router.get("/{job_id}/pages/{index}", response_class=HTMLResponse)
+async def viewer(request: Request, job_id: str, index: int) -> Response:
+    """One page: the image, an SVG layer of line boxes, the lines as editable text."""
+    current = await current_session(request)
+    if current is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    try:
+        job, _, result = await run_in_threadpool(_load, request, current, job_id)
+        shown = next(p for p in result.pages if p.index == index)
+    except (NotFound, StopIteration):
+        return page(request, "missing.html", 404, signed_in=current, what=f"page {index}")
+    threshold = DEFAULT_THRESHOLD
+    low = sum(1 for line in shown.lines if line.confidence < threshold)
+    return page(
+        request,
+        "viewer.html",
+        signed_in=current,
+        job=job,
+        page=shown,
+        pages=len(result.pages),
+        threshold=threshold,
+        low=low,
+    )
+
+
+@router.get("/{job_id}/pages/{index}/image")
+async def page_image(request: Request, job_id: str, index: int) -> Response:
+    """The page's image as the browser can show it (a TIFF page is sent as PNG)."""
+    current = await current_session(request)
+    if current is None:
+        return Response(status_code=401)
+
+    def read() -> tuple[bytes, str]:
+        context = api_context(request)
+        with transaction(context.sessions) as session:
+            job = owned_job(session, current.caller.tenant, job_id)
+            key = session.scalar(
+                select(Page.image_key).where(Page.job_id == job.id, Page.index == index)
+            )
+        if key is None or not context.store.exists(key):
+            raise NotFound(f"no image of page {index}")
+        data = context.store.get_bytes(key)
+        kind = sniff(data[:64])
+        if kind is not None and kind.mime in BROWSER_IMAGES:
+            return data, kind.mime
+        out = io.BytesIO()
+        with Image.open(io.BytesIO(data)) as image:
+            image.convert("RGB").save(out, "PNG")
+        return out.getvalue(), "image/png"
+
+    try:
+        data, mime = await run_in_threadpool(read)
+    except NotFound:
+        return Response(status_code=404)
+    return Response(data, media_type=mime, headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.post("/{job_id}/pages/{index}/lines/{line}")
+async def save_line(request: Request, job_id: str, index: int, line: int) -> Response:
+    """A correction from the viewer: JSON ``{text, expected_text}``, CSRF token in the
+    ``X-CSRF-Token`` header; answers the line's new state or the API's problem."""
+    reason = cross_site_reason(request)
+    if reason is not None:
+        return refused(f"{reason} cannot correct lines")
+    current = await current_session(request)
+    if current is None:
+        return JSONResponse({"code": "unauthorized", "detail": "sign in again"}, 401)
+    if not csrf_matches(current.csrf_token, request.headers.get(CSRF_HEADER)):
+        return refused("the CSRF token is missing or wrong")
+    body = await request.json()
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        return JSONResponse({"code": "invalid_request", "detail": "send {text}"}, 422)
+    expected = body.get("expected_text")
+
+    def store() -> dict[str, Any]:
+        with transaction(api_context(request).sessions) as session:
+            job = owned_job(session, current.caller.tenant, job_id)
+            row = session.scalar(select(Page).where(Page.job_id == job.id, Page.index == index))
+            if row is None:
+                raise NotFound(f"job {job_id!r} has no page {index}")
+            author = Author(key_id=current.caller.key_id, name=current.key_name)
+            corrections.correct_line(
+                session,
+                row,
+                line,
+                body["text"],
+                author,
+                expected_text=expected if isinstance(expected, str) else None,
+            )
+            versions = corrections.history(session, row, line)
+            return {"text": corrections.current_text(session, row, line), "versions": len(versions)}
+
+    try:
+        saved = await run_in_threadpool(store)
+    except QuireError as e:
+        return JSONResponse({"code": e.code, "detail": e.message}, e.http_status)
+    return JSONResponse(saved)
