@@ -79,8 +79,10 @@ def correct_line(
     text: str,
     author: Author,
     expected_text: str | None = None,
+    confirm: bool = False,
 ) -> LineCorrection | None:
-    """Store ``text`` as the line's new version; None when it is the text already.
+    """Store ``text`` as the line's new version; None when it is the text already, unless
+    ``confirm``: then a version with the text unchanged records that a person checked it.
 
     Raises:
         EditConflict: ``expected_text`` was given and the line's text is no longer that
@@ -90,7 +92,7 @@ def correct_line(
     before = current_text(session, page, line_index)
     if expected_text is not None and expected_text != before:
         raise EditConflict("the line was changed since it was read: read it again and retry")
-    if check_text(text) == before:
+    if check_text(text) == before and not confirm:
         return None
     correction = LineCorrection(
         page_id=page.id,
@@ -139,15 +141,16 @@ def corrected_texts(
 
 
 def apply_corrections(result: ResultOut, texts: CorrectedTexts, separator: str) -> ResultOut:
-    """The result with each corrected line's current text (marked ``corrected``); a page
-    with corrections has its text rebuilt from its lines, the job's from its pages."""
+    """The result with each corrected line's current text (``corrected`` where it differs
+    from what was recognized; a confirmed line keeps its text); a page with corrections has
+    its text rebuilt from its lines, the job's from its pages."""
     if not texts:
         return result
     pages = []
     for page in result.pages:
         fixed = [
             line.model_copy(update={"text": texts[(page.index, k)], "corrected": True})
-            if (page.index, k) in texts
+            if (page.index, k) in texts and texts[(page.index, k)] != line.text
             else line
             for k, line in enumerate(page.lines)
         ]

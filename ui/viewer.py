@@ -99,7 +99,8 @@ async def page_image(request: Request, job_id: str, index: int) -> Response:
 
 @router.post("/{job_id}/pages/{index}/lines/{line}")
 async def save_line(request: Request, job_id: str, index: int, line: int) -> Response:
-    """A correction from the viewer: JSON ``{text, expected_text}``, CSRF token in the
+    """A correction from the viewer or the review queue: JSON ``{text, expected_text,
+    confirm}``, CSRF token in the
     ``X-CSRF-Token`` header; answers the line's new state or the API's problem."""
     reason = cross_site_reason(request)
     if reason is not None:
@@ -128,6 +129,7 @@ async def save_line(request: Request, job_id: str, index: int, line: int) -> Res
                 body["text"],
                 author,
                 expected_text=expected if isinstance(expected, str) else None,
+                confirm=body.get("confirm") is True,
             )
             versions = corrections.history(session, row, line)
             return {"text": corrections.current_text(session, row, line), "versions": len(versions)}

@@ -36,6 +36,11 @@ class CorrectLineIn(BaseModel):
         description="the text the correction was made on: if the line has changed since, the "
         "answer is a 409 `edit_conflict` and nothing is stored",
     )
+    confirm: bool = Field(
+        default=False,
+        description="store a version even when the text is unchanged: a person checked the "
+        "line and it is right (it leaves the review queue)",
+    )
 
 
 class LineVersionOut(BaseModel):
@@ -95,7 +100,7 @@ def history_out(session: Session, page: Page, line_index: int) -> LineHistoryOut
     versions = corrections.history(session, page, line_index)
     recognized = LineOut(**corrections.line_of(page, line_index))
     line = recognized
-    if versions:
+    if versions and versions[-1].text_after != recognized.text:
         line = recognized.model_copy(update={"text": versions[-1].text_after, "corrected": True})
     return LineHistoryOut(
         job_id=page.job_id,
@@ -133,8 +138,8 @@ def correct_line(
     sessions: SessionsDep,
 ) -> LineHistoryOut:
     """Store the line's new text as a new version (who, when, before, after, and the model
-    that read the original). Sending the text it already has stores nothing. A page not
-    recognized yet (or failed) is a 409 `page_not_finished`."""
+    that read the original). Sending the text it already has stores nothing, unless
+    `confirm` is true. A page not recognized yet (or failed) is a 409 `page_not_finished`."""
     with transaction(sessions) as session:
         page = owned_page(session, caller, job_id, page_index)
         corrections.correct_line(
@@ -144,6 +149,7 @@ def correct_line(
             body.text,
             author_of(session, caller),
             expected_text=body.expected_text,
+            confirm=body.confirm,
         )
         return history_out(session, page, line_index)
 

@@ -159,6 +159,23 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
         params={"format": "pagexml"},
     ).text
     assert "Dear Madam, thank you" in exported
+
+    # The review queue: the corrected line is gone; Enter confirms the next and it leaves.
+    page.goto(f"{stack.url}/ui/review")
+    queued = page.locator("#queue .queued")
+    texts = [queued.nth(i).locator(".text").input_value() for i in range(queued.count())]
+    assert "Dear Madam, thank you" not in texts and texts, texts
+    assert page.locator("#queue .queued .crop").first.evaluate("i => i.naturalWidth") > 0
+    before = queued.count()
+    page.screenshot(path=str(shots / "ui_review.png"))
+    page.keyboard.press("Enter")  # the first line has the focus
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#queue .queued').length === {before - 1}"
+    )
+    history = httpx.get(
+        f"{stack.url}/v1/jobs/{job['id']}/pages/0/lines/1/history", headers=headers
+    ).json()
+    assert [v["text_before"] == v["text_after"] for v in history["versions"]] == [True]
     page.goto(f"{stack.url}/ui/")
 
     forged = context.new_page()

@@ -233,3 +233,19 @@ def test_a_corrected_batch_exports_ground_truth_and_deleting_drops_corrections(
     assert db.corrections(*by_name.values()) == 1
     assert client.delete(f"/v1/batches/{batch['id']}", headers=auth(key)).status_code == 204
     assert db.corrections(*by_name.values()) == 0
+
+
+def test_confirming_a_line_stores_a_version_without_changing_it(
+    client: TestClient, key: str, db: Db
+) -> None:
+    job_id = submit(client, key)
+    db.recognize(job_id)
+    confirmed = patch(client, key, job_id, 0, text="Dear Sir,", confirm=True)
+    assert confirmed.status_code == 200
+    body = confirmed.json()
+    assert body["line"]["corrected"] is False and body["line"]["text"] == "Dear Sir,"
+    assert [(v["text_before"], v["text_after"]) for v in body["versions"]] == [
+        ("Dear Sir,", "Dear Sir,")
+    ]
+    line = client.get(f"/v1/jobs/{job_id}/result", headers=auth(key)).json()["pages"][0]
+    assert line["lines"][0]["corrected"] is False

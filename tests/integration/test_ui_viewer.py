@@ -114,3 +114,51 @@ def test_page_images_are_sent_as_the_browser_can_show_them(
     assert Image.open(io.BytesIO(image.content)).size == (600, 200)
     browser.cookies.clear()
     assert browser.get(f"/ui/jobs/{job_id}/pages/0/image").status_code == 401
+
+
+def test_the_review_queue_puts_the_least_confident_first_and_drops_reviewed_lines(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    key = new_key(f"review-{uuid.uuid4().hex[:6]}")
+    db = Db(settings)
+    job_id, _ = signed_in_job(browser, key, db)
+    other, csrf = signed_in_job(browser, key, db)  # signed in again: this session's token
+
+    def queued() -> list[str]:
+        answer = browser.get("/ui/review")
+        assert answer.status_code == 200
+        return re.findall(r'data-url="/ui/jobs/([^"]+)"', answer.text)
+
+    order = queued()
+    # LINES: line 0 at 0.91, line 1 at 0.42; two such jobs; lowest confidence first.
+    assert sorted(order[:2]) == sorted([f"{job_id}/pages/0/lines/1", f"{other}/pages/0/lines/1"])
+    assert sorted(order[2:]) == sorted([f"{job_id}/pages/0/lines/0", f"{other}/pages/0/lines/0"])
+    headers = {**SAME_ORIGIN, "X-CSRF-Token": csrf}
+    confirm = {"text": "I recieved your leter", "confirm": True}
+    assert browser.post(
+        f"/ui/jobs/{job_id}/pages/0/lines/1", json=confirm, headers=headers
+    ).is_success
+    fix = {"text": "Dear Madam,"}
+    assert browser.post(f"/ui/jobs/{other}/pages/0/lines/0", json=fix, headers=headers).is_success
+    assert queued() == [f"{other}/pages/0/lines/1", f"{job_id}/pages/0/lines/0"]
+    history = browser.get(f"/v1/jobs/{job_id}/pages/0/lines/1/history", headers=auth(key)).json()
+    assert [v["text_after"] for v in history["versions"]] == ["I recieved your leter"]
+    # Another tenant's queue holds none of these.
+    browser.post("/ui/login", data={"api_key": new_key("review-other")}, headers=SAME_ORIGIN)
+    assert queued() == []
+
+
+def test_a_line_crop_is_cut_from_the_page(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    key = new_key(f"crop-{uuid.uuid4().hex[:6]}")
+    db = Db(settings)
+    job_id, _ = signed_in_job(browser, key, db)
+    with transaction(db.sessions) as session:
+        image_key = session.scalar(select(Page.image_key).where(Page.job_id == job_id))
+    build_store(settings).put_bytes(str(image_key), image_bytes("PNG"), "image/png")
+    crop = browser.get(f"/ui/jobs/{job_id}/pages/0/lines/1/crop")
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/png"
+    # bbox [40, 90, 520, 130] with a 6-pixel margin
+    assert Image.open(io.BytesIO(crop.content)).size == (492, 52)
+    assert browser.get(f"/ui/jobs/{job_id}/pages/0/lines/9/crop").status_code == 404

@@ -1,5 +1,7 @@
 // The page viewer: links each line box to its text both ways, colours lines by confidence,
 // moves between lines with the keyboard, zooms, and saves a corrected line with Enter.
+import { saveLine } from "./lines.js";
+
 const viewer = document.querySelector(".viewer");
 const csrf = viewer.dataset.csrf;
 const saveUrl = viewer.dataset.saveUrl;
@@ -37,18 +39,15 @@ async function save(line) {
   const state = line.querySelector(".state");
   if (input.value === input.dataset.saved) return;
   state.textContent = "saving…";
-  const answer = await fetch(saveUrl + line.dataset.line, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-    body: JSON.stringify({ text: input.value, expected_text: input.dataset.saved }),
-  });
-  const body = await answer.json();
-  if (answer.ok) {
+  const { ok, status, body } = await saveLine(
+    saveUrl + line.dataset.line, csrf, input.value, input.dataset.saved,
+  );
+  if (ok) {
     input.dataset.saved = body.text;
     line.classList.add("corrected");
     state.textContent = "saved";
   } else {
-    state.textContent = body.detail || `error ${answer.status}`;
+    state.textContent = body.detail || `error ${status}`;
     line.classList.add("failed");
   }
 }
