@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from api import deletion
 from api.caller import TenantRef
@@ -52,6 +52,7 @@ from shared.schemas import (
     ProblemOut,
     ResultOut,
 )
+from shared.storage import ObjectStore
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -292,6 +293,7 @@ RESULT_RESPONSES: dict[int | str, dict[str, object]] = {
         },
     },
 }
+ResultFormat = Literal["json", "txt", "hocr", "alto", "pagexml", "pdf"]
 RecognizedQuery = Annotated[
     bool,
     Query(description="`true`: the text as the engine recognized it, without corrections"),
@@ -316,10 +318,7 @@ def get_result(
     sessions: SessionsDep,
     settings: SettingsDep,
     store: StoreDep,
-    format: Annotated[
-        Literal["json", "txt", "hocr", "alto", "pagexml", "pdf"],
-        Query(description=FORMAT_DESCRIPTION),
-    ] = "json",
+    format: Annotated[ResultFormat, Query(description=FORMAT_DESCRIPTION)] = "json",
     page: Annotated[
         int, Query(ge=0, description="PAGE XML holds one page: which one (0-based)")
     ] = 0,
@@ -332,27 +331,53 @@ def get_result(
     """The recognized text; pages appear as they finish, so it can be read while running.
     Lines corrected since (`PATCH .../lines/{k}`) carry their newest text and
     `corrected: true`, in every format, unless `recognized=true`."""
-    # Its own short transaction: a PDF takes a while to build, without holding a connection.
+    job, result = load_result(sessions, tenant, job_id, recognized)
+    _poll_headers(response, job, settings)
+    if format == "json":
+        return result
+    return render_result(store, job, result, format, page, pdfa, dict(response.headers))
+
+
+def load_result(
+    sessions: sessionmaker[Session], tenant: TenantRef, job_id: str, recognized: bool
+) -> tuple[Job, ResultOut]:
+    """The tenant's job and its result, with corrections unless ``recognized``; in its own
+    short transaction (a PDF takes a while to build, without holding a connection)."""
     with transaction(sessions) as session:
         job = owned_job(session, tenant, job_id)
         pages = session.scalars(select(Page).where(Page.job_id == job.id)).all()
         corrections = {} if recognized else corrected_texts(session, [job.id]).get(job.id, {})
-        result = build_result(job, pages, corrections)
-    _poll_headers(response, job, settings)
+        return job, build_result(job, pages, corrections)
+
+
+def render_result(
+    store: ObjectStore,
+    job: Job,
+    result: ResultOut,
+    format: ResultFormat,
+    page: int,
+    pdfa: bool,
+    headers: dict[str, str],
+) -> Response:
+    """A result in a document format (``json`` as a JSON document); the API's result route
+    and the web UI's downloads both answer with it."""
     if format == "json":
-        return result
+        return Response(result.model_dump_json(), media_type="application/json", headers=headers)
     if format == "pdf":
         built = build_job_pdf(store, job, result, pdfa=pdfa)
-        headers = {**response.headers, **pdf_headers(job, built)}
-        return StreamingResponse(built.chunks(), media_type=PDF_MEDIA_TYPE, headers=headers)
+        return StreamingResponse(
+            built.chunks(),
+            media_type=PDF_MEDIA_TYPE,
+            headers={**headers, **pdf_headers(job, built)},
+        )
     if format == "pagexml":
         documents = render_pages(result, job.filename)
         if page >= len(documents):
-            raise NotFound(f"job {job_id!r} has no page {page}")
+            raise NotFound(f"job {job.id!r} has no page {page}")
         body = documents[page]
     else:
         body = export(result, format, job.filename)
-    return Response(body, media_type=FORMATS[format].media_type, headers=dict(response.headers))
+    return Response(body, media_type=FORMATS[format].media_type, headers=headers)
 
 
 @router.post(

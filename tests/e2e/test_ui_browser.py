@@ -159,6 +159,11 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
         params={"format": "pagexml"},
     ).text
     assert "Dear Madam, thank you" in exported
+    with page.expect_download() as download:
+        page.click("#export")  # PAGE XML of this page, with corrections (the default)
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "letter.png.page.xml" and "Dear Madam, thank you" in saved.read_text()
 
     # The review queue: the corrected line is gone; Enter confirms the next and it leaves.
     page.goto(f"{stack.url}/ui/review")

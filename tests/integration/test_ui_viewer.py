@@ -162,3 +162,26 @@ def test_a_line_crop_is_cut_from_the_page(
     # bbox [40, 90, 520, 130] with a 6-pixel margin
     assert Image.open(io.BytesIO(crop.content)).size == (492, 52)
     assert browser.get(f"/ui/jobs/{job_id}/pages/0/lines/9/crop").status_code == 404
+
+
+def test_exports_download_with_corrections_or_as_recognized(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    key = new_key(f"export-{uuid.uuid4().hex[:6]}")
+    job_id, csrf = signed_in_job(browser, key, Db(settings))
+    fix = {"text": "I received your letter"}
+    headers = {**SAME_ORIGIN, "X-CSRF-Token": csrf}
+    assert browser.post(f"/ui/jobs/{job_id}/pages/0/lines/1", json=fix, headers=headers).is_success
+    corrected = browser.get(f"/ui/jobs/{job_id}/export", params={"format": "pagexml"})
+    assert corrected.status_code == 200
+    assert corrected.headers["content-disposition"] == 'attachment; filename="scan.page.xml"'
+    assert "I received your letter" in corrected.text and "leter" not in corrected.text
+    as_read = browser.get(
+        f"/ui/jobs/{job_id}/export", params={"format": "txt", "recognized": "true"}
+    )
+    assert "I recieved your leter" in as_read.text
+    as_json = browser.get(f"/ui/jobs/{job_id}/export", params={"format": "json"})
+    assert as_json.json()["pages"][0]["lines"][1]["corrected"] is True
+    assert browser.get(f"/ui/jobs/{job_id}/export", params={"format": "doc"}).status_code == 422
+    browser.post("/ui/login", data={"api_key": new_key("export-other")}, headers=SAME_ORIGIN)
+    assert browser.get(f"/ui/jobs/{job_id}/export").status_code == 404
