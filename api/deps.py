@@ -259,12 +259,22 @@ async def submitting_tenant(
         TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
     """
     tenant = (await admit(context, key, request.scope, KeyScope.SUBMIT)).tenant
+    await admit_submission(context, tenant)
+    return tenant
+
+
+async def admit_submission(context: ApiContext, tenant: TenantRef) -> None:
+    """Refuse one more job when the tenant's work in flight is at a limit (an estimate kept
+    per process first, the database when the estimate is near the limit).
+
+    Raises:
+        TenantLimitReached: the tenant's jobs or pages in flight are at a limit (429).
+    """
     settings, estimates = context.settings, context.in_flight
     if not admitted_by_estimate(tenant.id, settings, estimates):
         await run_in_threadpool(
             check_tenant_capacity, context.engine, tenant.id, settings, 1, estimates
         )
-    return tenant
 
 
 SubmittingTenant = Annotated[TenantRef, Depends(submitting_tenant)]

@@ -195,3 +195,50 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
     assert context.cookies() == []
     assert console.errors == []
     context.close()
+
+
+def test_upload_files_a_folder_and_a_refused_file(
+    stack: Stack, api_key: str, browser: Any, tmp_path: Path
+) -> None:
+    stack.start_api()
+    stack.start_worker("cpu")
+    stack.start_worker("gpu")
+    context = browser.new_context(viewport={"width": 1200, "height": 700})
+    page = context.new_page()
+    console = Console(page)
+    page.goto(f"{stack.url}/ui/login")
+    page.fill("#api_key", api_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{stack.url}/ui/")
+    page.click("nav >> text=Upload")
+    page.wait_for_url(f"{stack.url}/ui/upload")
+
+    folder = tmp_path / "box1"
+    (folder / "letters").mkdir(parents=True)
+    (folder / "letters" / "one.png").write_bytes(letter_png("first letter"))
+    (folder / "two.png").write_bytes(letter_png("second letter"))
+    page.set_input_files("#pick-folder", str(folder))
+    done = page.locator(".upload-row.done")
+    done.first.wait_for()
+    assert "batch of 2" in done.first.inner_text()
+    batch_id = done.first.get_attribute("data-id")
+
+    single = tmp_path / "note.png"
+    single.write_bytes(letter_png("a note"))
+    refused = tmp_path / "notes.txt"
+    refused.write_text("not a scan")
+    page.set_input_files("#pick-files", str(single))
+    page.wait_for_function("() => document.querySelectorAll('.upload-row.done').length === 2")
+    assert "job" in page.locator(".upload-row.done").first.inner_text()
+    page.set_input_files("#pick-files", str(refused))
+    failed = page.locator(".upload-row.failed")
+    failed.wait_for()
+    assert "unsupported_media_type" in failed.inner_text(), failed.inner_text()
+    # The refusal is the 415 the browser reports; nothing else.
+    assert len(console.errors) == 1 and "415" in console.errors[0], console.errors
+
+    items = httpx.get(
+        f"{stack.url}/v1/batches/{batch_id}/items", headers={"X-API-Key": api_key}
+    ).json()["items"]
+    assert sorted(i["path"] for i in items) == ["box1/letters/one.png", "box1/two.png"]
+    context.close()

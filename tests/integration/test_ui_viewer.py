@@ -16,6 +16,7 @@ from sqlalchemy import select
 from api.app import create_app
 from shared.db.models import Page
 from shared.db.session import transaction
+from shared.key_scopes import KeyScope
 from shared.settings import Settings
 from shared.storage import build_store
 from tests.integration.conftest import auth
@@ -185,3 +186,34 @@ def test_exports_download_with_corrections_or_as_recognized(
     assert browser.get(f"/ui/jobs/{job_id}/export", params={"format": "doc"}).status_code == 422
     browser.post("/ui/login", data={"api_key": new_key("export-other")}, headers=SAME_ORIGIN)
     assert browser.get(f"/ui/jobs/{job_id}/export").status_code == 404
+
+
+def test_uploads_need_the_csrf_token_and_the_submit_scope(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    tenant = f"upload-{uuid.uuid4().hex[:6]}"
+    key = new_key(tenant)
+    _, csrf = signed_in_job(browser, key, Db(settings))
+    files = {"file": ("scan.png", image_bytes("PNG"), "image/png")}
+    assert browser.post("/ui/upload/job", files=files, headers=SAME_ORIGIN).status_code == 403
+    cross = {"Sec-Fetch-Site": "cross-site", "X-CSRF-Token": csrf}
+    assert browser.post("/ui/upload/job", files=files, headers=cross).status_code == 403
+    made = browser.post(
+        "/ui/upload/job", files=files, headers={**SAME_ORIGIN, "X-CSRF-Token": csrf}
+    )
+    assert made.status_code == 202 and made.json()["kind"] == "job"
+    batch = browser.post(
+        "/ui/upload/batch",
+        files=[("files", ("a/one.png", image_bytes("PNG"), "image/png"))] * 1
+        + [("files", ("a/b/two.png", image_bytes("PNG"), "image/png"))],
+        headers={**SAME_ORIGIN, "X-CSRF-Token": csrf},
+    )
+    assert batch.status_code == 202 and batch.json()["items"] == 2
+    reader = new_key(tenant, scopes=[KeyScope.READ])
+    browser.post("/ui/login", data={"api_key": reader}, headers=SAME_ORIGIN)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/ui/").text)
+    assert token
+    refused = browser.post(
+        "/ui/upload/job", files=files, headers={**SAME_ORIGIN, "X-CSRF-Token": token.group(1)}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "missing_scope"
