@@ -116,6 +116,7 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
     assert cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
 
     headers = {"X-API-Key": api_key}
+    page.evaluate("window.quireMarker = 'same document'")  # a reload would drop it
     job = httpx.post(
         f"{stack.url}/v1/jobs",
         headers=headers,
@@ -123,10 +124,11 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
             "file": ("letter.png", letter_png("Dear Sir, thank you", "for the books"), "image/png")
         },
     ).json()
-    poll_job(stack.url, api_key, job["id"], {"succeeded"})
-    page.reload()
+    # Live progress: the row appears and reaches succeeded without a reload.
     row = page.locator(f"tr[data-job-id='{job['id']}']")
-    assert row.locator(".status").inner_text() == "succeeded"
+    row.locator(".status", has_text="succeeded").wait_for(timeout=60_000)
+    assert page.evaluate("window.quireMarker") == "same document"
+    poll_job(stack.url, api_key, job["id"], {"succeeded"})
     # UPDATE_SCREENSHOTS=1 writes the README's picture; otherwise it stays in tmp.
     shots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
     page.screenshot(path=str(shots / "ui_jobs.png"))

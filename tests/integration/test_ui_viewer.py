@@ -217,3 +217,18 @@ def test_uploads_need_the_csrf_token_and_the_submit_scope(
         "/ui/upload/job", files=files, headers={**SAME_ORIGIN, "X-CSRF-Token": token.group(1)}
     )
     assert refused.status_code == 403 and refused.json()["code"] == "missing_scope"
+
+
+def test_the_polling_fallback_lists_recent_changes_of_the_tenant_only(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    key = new_key(f"live-{uuid.uuid4().hex[:6]}")
+    job_id, _ = signed_in_job(browser, key, Db(settings))
+    changes = browser.get("/ui/jobs.json", params={"seconds": 60}).json()
+    assert [c["id"] for c in changes] == [job_id]
+    assert {"status", "pages_done", "pages_total", "filename"} <= changes[0].keys()
+    browser.post("/ui/login", data={"api_key": new_key("live-other")}, headers=SAME_ORIGIN)
+    assert browser.get("/ui/jobs.json").json() == []
+    browser.cookies.clear()
+    assert browser.get("/ui/jobs.json").status_code == 401
+    assert browser.get("/ui/events").status_code == 401
