@@ -4,14 +4,17 @@ metadata key's value."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Query
-from sqlalchemy import Select
+from fastapi import Depends, Query
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
+from api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, newest_first
 from shared.errors import InvalidRequest
 
 METADATA_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -88,6 +91,61 @@ class ListFilters:
         for key, value in self.metadata:
             query = query.where(table.metadata_[key].as_string() == value)
         return query
+
+
+@dataclass(frozen=True)
+class ListParams:
+    """A listing's query parameters as sent (checked by ``newest_of_tenant``)."""
+
+    cursor: str | None = None
+    limit: int = DEFAULT_PAGE
+    status: list[str] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    metadata: list[str] | None = None
+
+
+def list_params(
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+    status: StatusQuery = None,
+    created_after: AfterQuery = None,
+    created_before: BeforeQuery = None,
+    metadata: MetadataQuery = None,
+) -> ListParams:
+    """The parameters every listing takes, as one dependency."""
+    return ListParams(cursor, limit, status, created_after, created_before, metadata)
+
+
+ListParamsDep = Annotated[ListParams, Depends(list_params)]
+
+
+def newest_of_tenant(
+    session: Session,
+    table: Any,
+    kind: str,
+    statuses: type[StrEnum],
+    tenant_id: str,
+    params: ListParams,
+    narrow: Callable[[Select[Any]], Select[Any]] | None = None,
+) -> tuple[Sequence[Any], str | None]:
+    """A page of the tenant's rows of ``table`` (Job or Batch), newest first, filtered by
+    ``params`` (and ``narrow``), with the next page's cursor."""
+    filters = ListFilters.parse(
+        statuses, params.status, params.created_after, params.created_before, params.metadata
+    )
+    query = filters.apply(select(table).where(table.tenant_id == tenant_id), table)
+    if narrow is not None:
+        query = narrow(query)
+    return newest_first(
+        session,
+        query,
+        kind=kind,
+        moment=table.created_at,
+        row_id=table.id,
+        cursor=params.cursor,
+        limit=params.limit,
+    )
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -9,11 +9,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select
 
 from api.deps import identify
-from api.listing_filters import ListFilters
-from api.pagination import DEFAULT_PAGE, newest_first
+from api.listing_filters import ListParams
+from api.routes.jobs import tenant_jobs
 from shared.db.models import Job, JobStatus
 from shared.db.session import transaction
 from shared.errors import QuireError
@@ -107,23 +106,12 @@ async def jobs_page(
     current = await current_session(request)
     if current is None:
         return RedirectResponse("/ui/login", status_code=303)
-    wanted = [status] if status else None
+    params = ListParams(cursor=cursor, status=[status] if status else None)
     try:
-        filters = ListFilters.parse(JobStatus, wanted, None, None, None)
 
         def load() -> tuple[list[Job], str | None]:
-            tenant_id = current.caller.tenant.id
-            query = filters.apply(select(Job).where(Job.tenant_id == tenant_id), Job)
             with transaction(api_context(request).sessions) as session:
-                jobs, next_cursor = newest_first(
-                    session,
-                    query,
-                    kind="job",
-                    moment=Job.created_at,
-                    row_id=Job.id,
-                    cursor=cursor,
-                    limit=DEFAULT_PAGE,
-                )
+                jobs, next_cursor = tenant_jobs(session, current.caller.tenant.id, params)
                 session.expunge_all()
             return list(jobs), next_cursor
 

@@ -41,9 +41,8 @@ from api.idempotency import (
     make_claim,
     request_hash,
 )
-from api.listing_filters import AfterQuery, BeforeQuery, ListFilters, MetadataQuery, StatusQuery
+from api.listing_filters import ListParamsDep, newest_of_tenant
 from api.multipart_stream import FormLimits, receive_form
-from api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, newest_first
 from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS, RecognizedQuery
 from api.routes.uploads import owned_upload
 from api.submission import SubmitOptions, options_from_json, parse_options
@@ -275,29 +274,10 @@ async def _create_from_form(
 
 
 @router.get("", response_model=BatchList, responses=PROBLEMS, summary="List batches")
-def list_batches(
-    tenant: CurrentTenant,
-    session: SessionDep,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_PAGE,
-    status: StatusQuery = None,
-    created_after: AfterQuery = None,
-    created_before: BeforeQuery = None,
-    metadata: MetadataQuery = None,
-) -> BatchList:
+def list_batches(tenant: CurrentTenant, session: SessionDep, params: ListParamsDep) -> BatchList:
     """Your batches, newest first, a page at a time, each with its counts and progress; the
     filters combine (all must hold)."""
-    filters = ListFilters.parse(BatchStatus, status, created_after, created_before, metadata)
-    query = filters.apply(select(Batch).where(Batch.tenant_id == tenant.id), Batch)
-    batches, next_cursor = newest_first(
-        session,
-        query,
-        kind="batch",
-        moment=Batch.created_at,
-        row_id=Batch.id,
-        cursor=cursor,
-        limit=limit,
-    )
+    batches, next_cursor = newest_of_tenant(session, Batch, "batch", BatchStatus, tenant.id, params)
     return BatchList(items=[batch_out(session, b) for b in batches], next_cursor=next_cursor)
 
 

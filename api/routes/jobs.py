@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import deletion
@@ -30,9 +31,8 @@ from api.idempotency import (
     make_claim,
     request_hash,
 )
-from api.listing_filters import AfterQuery, BeforeQuery, ListFilters, MetadataQuery, StatusQuery
+from api.listing_filters import ListParams, ListParamsDep, newest_of_tenant
 from api.multipart_stream import FormLimits, ReceivedForm, receive_form
-from api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, newest_first
 from api.pdf_export import PDF_MEDIA_TYPE, PDFA_HEADER, build_job_pdf, pdf_headers
 from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import SubmitOptions, check_upload, create_job, parse_options
@@ -229,29 +229,24 @@ def submit_upload(
 def list_jobs(
     tenant: CurrentTenant,
     session: SessionDep,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_PAGE,
-    status: StatusQuery = None,
-    created_after: AfterQuery = None,
-    created_before: BeforeQuery = None,
+    params: ListParamsDep,
     batch_id: Annotated[str | None, Query(description="only this batch's jobs")] = None,
-    metadata: MetadataQuery = None,
 ) -> JobList:
     """Your jobs, newest first, a page at a time; the filters combine (all must hold)."""
-    filters = ListFilters.parse(JobStatus, status, created_after, created_before, metadata)
-    query = filters.apply(select(Job).where(Job.tenant_id == tenant.id), Job)
-    if batch_id is not None:
-        query = query.where(Job.batch_id == batch_id)
-    jobs, next_cursor = newest_first(
-        session,
-        query,
-        kind="job",
-        moment=Job.created_at,
-        row_id=Job.id,
-        cursor=cursor,
-        limit=limit,
-    )
+    jobs, next_cursor = tenant_jobs(session, tenant.id, params, batch_id)
     return JobList(items=[job_out(job) for job in jobs], next_cursor=next_cursor)
+
+
+def tenant_jobs(
+    session: Session, tenant_id: str, params: ListParams, batch_id: str | None = None
+) -> tuple[Sequence[Job], str | None]:
+    """A page of the tenant's jobs, newest first (the API's listing and the UI's jobs page)."""
+
+    def of_batch(query: Select[Any]) -> Select[Any]:
+        return query.where(Job.batch_id == batch_id)
+
+    narrow = of_batch if batch_id is not None else None
+    return newest_of_tenant(session, Job, "job", JobStatus, tenant_id, params, narrow)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=PROBLEMS, summary="Get a job")

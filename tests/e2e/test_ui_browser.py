@@ -88,15 +88,20 @@ def evil_site(stack: Stack) -> Iterator[str]:
     server.shutdown()
 
 
-def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
-    stack: Stack, api_key: str, browser: Any, evil_site: str, tmp_path: Path
-) -> None:
+def start(stack: Stack, browser: Any) -> tuple[Any, Any, Console]:
+    """The API and both workers started; a browser context, its page and its console."""
     stack.start_api()
     stack.start_worker("cpu")
     stack.start_worker("gpu")
     context = browser.new_context(viewport={"width": 1200, "height": 700})
     page = context.new_page()
-    console = Console(page)
+    return context, page, Console(page)
+
+
+def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
+    stack: Stack, api_key: str, browser: Any, evil_site: str, tmp_path: Path
+) -> None:
+    context, page, console = start(stack, browser)
 
     page.goto(f"{stack.url}/ui/")
     assert page.url.endswith("/ui/login")
@@ -202,12 +207,7 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
 def test_upload_files_a_folder_and_a_refused_file(
     stack: Stack, api_key: str, browser: Any, tmp_path: Path
 ) -> None:
-    stack.start_api()
-    stack.start_worker("cpu")
-    stack.start_worker("gpu")
-    context = browser.new_context(viewport={"width": 1200, "height": 700})
-    page = context.new_page()
-    console = Console(page)
+    context, page, console = start(stack, browser)
     page.goto(f"{stack.url}/ui/login")
     page.fill("#api_key", api_key)
     page.click("button[type=submit]")
