@@ -144,7 +144,7 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
     page.wait_for_url(f"{stack.url}/ui/jobs/{job['id']}/pages/0")
     lines = page.locator("#lines .line")
     assert lines.count() >= 2, page.content()
-    assert page.locator("#page-image").evaluate("img => img.naturalWidth") == 900
+    page.wait_for_function("() => document.getElementById('page-image').naturalWidth === 900")
     lines.nth(1).hover()
     assert "active" in (page.locator(".box[data-line='1']").get_attribute("class") or "")
     page.locator(".box[data-line='0']").hover()
@@ -177,7 +177,10 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
     queued = page.locator("#queue .queued")
     texts = [queued.nth(i).locator(".text").input_value() for i in range(queued.count())]
     assert "Dear Madam, thank you" not in texts and texts, texts
-    assert page.locator("#queue .queued .crop").first.evaluate("i => i.naturalWidth") > 0
+    page.wait_for_function(  # the crops load lazily; under load they come late
+        "() => { const i = document.querySelector('#queue .queued .crop');"
+        " return i.complete && i.naturalWidth > 0; }"
+    )
     before = queued.count()
     page.screenshot(path=str(shots / "ui_review.png"))
     page.keyboard.press("Enter")  # the first line has the focus
