@@ -12,7 +12,19 @@ from api.deps import refuse_nul_in_url
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.rate_limiter import RateLimitHeaders
-from api.routes import batches, corrections, health, jobs, keys, purges, uploads, webhooks
+from api.routes import (
+    batches,
+    corrections,
+    datasets,
+    health,
+    jobs,
+    keys,
+    models,
+    purges,
+    trainings,
+    uploads,
+    webhooks,
+)
 from shared.logging_setup import configure_logging
 from shared.settings import Settings
 from ui.routes import install_ui
@@ -47,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul_in_url)],
+        # /docs and /redoc are served by ui.docs from vendored files (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.quire = context
     install_problem_handlers(app)
@@ -60,5 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(keys.router)
     app.include_router(purges.router)
+    app.include_router(datasets.router)
+    app.include_router(trainings.router)
+    app.include_router(models.router)
     install_ui(app)
     return app

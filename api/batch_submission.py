@@ -107,6 +107,7 @@ def _archive_batch(
         callback_url=options.callback_url,
         metadata_=options.metadata,
         on_duplicate=options.on_duplicate.value,
+        model_choice=options.model_choice,
     )
 
 
@@ -170,6 +171,7 @@ def create_files_batch(
         callback_url=options.callback_url,
         metadata_=options.metadata,
         on_duplicate=options.on_duplicate.value,
+        model_choice=options.model_choice,
         items_total=len(items),
         items_skipped=sum(i.job_id is None for i in items),
         next_seq=len(items),
@@ -276,6 +278,7 @@ def _job_row(batch: Batch, item: FileItem) -> Job:
         size_bytes=item.size,
         batch_id=batch.id,
         content_sha256=item.content_sha256,
+        model_choice=batch.model_choice,
     )
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.caller import TenantRef
 from api.duplicate_uploads import check_submission, insert_reusing_job
@@ -32,17 +33,21 @@ from shared.db.models import (
     Job,
     JobStatus,
     Priority,
+    Tenant,
     new_id,
     utcnow,
 )
+from shared.db.session import transaction
 from shared.duplicates import parse_policy
 from shared.egress import check_url_syntax, policy_from_settings
 from shared.errors import (
     EmptyUpload,
     InvalidRequest,
+    NotFound,
     UnsupportedMediaType,
 )
 from shared.imageinfo import inspect_image
+from shared.model_registry import job_model_choice
 from shared.objectkeys import source_key
 from shared.queues import OCR_PAGE, PREPARE_JOB, TASK_QUEUES, ocr_page_payload, prepare_job_payload
 from shared.settings import DuplicatePolicy, Settings
@@ -62,13 +67,16 @@ class SubmitOptions:
     metadata: dict[str, Any] = field(default_factory=dict)
     # What a file the tenant uploaded before does; QUIRE_ON_DUPLICATE when the request is silent.
     on_duplicate: DuplicatePolicy = DuplicatePolicy.PROCESS
+    # The ``model`` field as sent, and what it resolved to (see ``with_model_choice``).
+    model: str | None = None
+    model_choice: dict[str, Any] | None = None
 
 
 def parse_options(
     fields: dict[str, str], settings: Settings, default_priority: Priority = Priority.INTERACTIVE
 ) -> SubmitOptions:
     """Validate the text fields of ``POST /v1/jobs`` and ``POST /v1/batches``."""
-    unknown = set(fields) - {"priority", "callback_url", "metadata", "on_duplicate"}
+    unknown = set(fields) - {"priority", "callback_url", "metadata", "on_duplicate", "model"}
     if unknown:
         raise InvalidRequest(f"unknown form fields: {', '.join(sorted(unknown))}")
     try:
@@ -77,10 +85,24 @@ def parse_options(
         raise InvalidRequest("priority must be 'interactive' or 'bulk'") from e
     return SubmitOptions(
         priority,
-        _callback_url(fields.get("callback_url"), settings),
+        checked_callback_url(fields.get("callback_url"), settings),
         _metadata(fields.get("metadata")),
         parse_policy(fields.get("on_duplicate"), settings.on_duplicate),
+        fields.get("model") or None,
     )
+
+
+def with_model_choice(
+    options: SubmitOptions, sessions: sessionmaker[Session], tenant_id: str, settings: Settings
+) -> SubmitOptions:
+    """The options with ``model`` (or the tenant's defaults) resolved to the models the
+    jobs will use; an unknown or foreign model is a 422 ``unknown_model`` now, at submit."""
+    with transaction(sessions) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise NotFound("no such tenant")
+        choice = job_model_choice(session, tenant, options.model, settings.builtin_models_dir)
+    return replace(options, model_choice=choice)
 
 
 def options_from_json(
@@ -89,6 +111,7 @@ def options_from_json(
     metadata: dict[str, Any],
     settings: Settings,
     on_duplicate: str | None = None,
+    model: str | None = None,
 ) -> SubmitOptions:
     """The same options, sent as JSON fields instead of form fields."""
     encoded = json.dumps(metadata)
@@ -96,13 +119,14 @@ def options_from_json(
         raise InvalidRequest(f"metadata exceeds {MAX_METADATA_BYTES} bytes")
     return SubmitOptions(
         Priority(priority),
-        _callback_url(callback_url, settings),
+        checked_callback_url(callback_url, settings),
         metadata,
         parse_policy(on_duplicate, settings.on_duplicate),
+        model or None,
     )
 
 
-def _callback_url(value: str | None, settings: Settings) -> str | None:
+def checked_callback_url(value: str | None, settings: Settings) -> str | None:
     # Syntax and scheme now; the address is checked at each delivery (DNS can change).
     if not value:
         return None
@@ -216,6 +240,7 @@ def new_job(
         callback_url=options.callback_url,
         batch_id=None,
         model=None,
+        model_choice=options.model_choice,
         content_sha256=content_sha256,
         duplicate_of=None,
         created_at=now,

@@ -11,7 +11,7 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
-from shared.queues import CPU_QUEUE, GPU_QUEUE, TASK_QUEUES
+from shared.queues import CPU_QUEUE, GPU_QUEUE, TASK_QUEUES, TRAIN_QUEUE
 from shared.settings import Settings
 
 # Redis priorities: 0 is served first; kombu keeps one sub-list per step.
@@ -54,7 +54,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # SIGTERM: finish in-flight pages for this long before handing them back.
         "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_seconds,
         "worker_enable_soft_shutdown_on_idle": True,
-        "task_queues": [Queue(CPU_QUEUE), Queue(GPU_QUEUE)],
+        "task_queues": [Queue(CPU_QUEUE), Queue(GPU_QUEUE), Queue(TRAIN_QUEUE)],
         "task_default_queue": CPU_QUEUE,
         "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
         "task_default_priority": PRIORITY_BY_NAME["interactive"],

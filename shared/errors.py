@@ -300,3 +300,17 @@ class ObjectMissing(QuireError):
     code = "object_missing"
     title = "A stored object is missing"
     http_status = 500
+
+
+class UnknownModel(InvalidRequest):
+    """A job or training names a model the tenant does not have (or of the wrong kind)."""
+
+    code = "unknown_model"
+    title = "Unknown model"
+
+
+class ModelInUse(Conflict):
+    """A model still named by queued or running jobs, or a running training's base."""
+
+    code = "model_in_use"
+    title = "The model is in use"

@@ -41,3 +41,28 @@ def upload_key(tenant_id: str, upload_id: str) -> str:
 def upload_part_key(tenant_id: str, upload_id: str, number: int) -> str:
     """One part of a presigned upload to the local store."""
     return f"{upload_prefix(tenant_id, upload_id)}/parts/{number:05d}"
+
+
+def dataset_prefix(tenant_id: str, dataset_id: str) -> str:
+    """Folder of a training dataset's objects."""
+    return f"tenants/{tenant_id}/datasets/{dataset_id}"
+
+
+def dataset_source_key(tenant_id: str, dataset_id: str, extension: str) -> str:
+    """A dataset's archive (page images with PAGE XML or ALTO) as received or as assembled."""
+    return f"{dataset_prefix(tenant_id, dataset_id)}/source.{extension}"
+
+
+def training_prefix(tenant_id: str, training_id: str) -> str:
+    """Folder of a training run's checkpoints."""
+    return f"tenants/{tenant_id}/trainings/{training_id}"
+
+
+def training_checkpoint_key(tenant_id: str, training_id: str) -> str:
+    """The run's last checkpoint, a tar of its working folder (rewritten every epoch)."""
+    return f"{training_prefix(tenant_id, training_id)}/checkpoint.tar"
+
+
+def model_key(tenant_id: str, model_id: str, filename: str) -> str:
+    """A trained model's weights file."""
+    return f"tenants/{tenant_id}/models/{model_id}/{filename}"

@@ -11,6 +11,10 @@ from shared.filenames import clean_filename
 
 # Text that is stored or looked up in the database: PostgreSQL text cannot hold NUL.
 NO_NUL = r"^[^\x00]*$"
+MODEL_DESCRIPTION = (
+    "the models to use: a model id or shipped model name (GET /v1/models), the other kind "
+    "from your defaults, or a detector and a recognizer joined by '+'; your defaults if absent"
+)
 ON_DUPLICATE_DESCRIPTION = (
     "What a file this tenant uploaded before (same SHA-256, never matched across tenants) "
     "does: `process` it again, `reuse` the newest succeeded earlier job's result (a new job, "
@@ -58,6 +62,12 @@ class JobOut(BaseModel):
         None,
         description="With `on_duplicate=reuse`: the earlier job (same file, succeeded) whose "
         "result this job copied instead of running OCR; it may since have been deleted.",
+    )
+    models: dict[str, str | None] | None = Field(
+        None,
+        description="The models chosen at submit (`model`, else your defaults): detector and "
+        "recognizer ids or shipped names; null for one means the worker's own engine stage, "
+        "null for both the worker's engine. The result's `model` names the versions used.",
     )
     created_at: datetime
     started_at: datetime | None = None
@@ -197,6 +207,7 @@ class CreateBatchIn(BaseModel):
         pattern="^(process|reuse|reject)$",
         description=ON_DUPLICATE_DESCRIPTION,
     )
+    model: str | None = Field(None, max_length=400, description=MODEL_DESCRIPTION)
 
 
 class RetryFailedOut(BaseModel):

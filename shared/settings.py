@@ -174,6 +174,15 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(30.0, gt=0, description="Broker vs DB check.")
     stale_after_seconds: float = Field(60.0, gt=0, description="Queued this long: check it.")
     page_lease_seconds: int | None = Field(None, description="Running this long: 2x time limit.")
+    training_lease_seconds: int = Field(
+        120, ge=10, description="A training's lease; its worker renews it every third of it."
+    )
+    training_max_attempts: int = Field(3, ge=1, description="Worker losses before it fails.")
+    training_device: str = Field("cpu", description="Where trainings run: cpu, cuda, cuda:N.")
+    training_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
+    loaded_models_max_mb: int = Field(
+        2048, ge=1, description="Weights a GPU worker keeps loaded for jobs' chosen models."
+    )
     retention_days: int = Field(
         0, ge=0, description="Finished work is purged this long after it ends; 0: kept forever."
     )

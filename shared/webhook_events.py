@@ -11,12 +11,13 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from shared.batches import BatchCounts
-from shared.db.models import Batch, Job, WebhookDelivery, WebhookSecret, utcnow
+from shared.db.models import Batch, Job, Training, WebhookDelivery, WebhookSecret, utcnow
 from shared.secret_box import SecretBox, is_sealed
 from shared.webhook_signing import generate_secret
 
 JOB_COMPLETED = "job.completed"
 BATCH_COMPLETED = "batch.completed"
+TRAINING_COMPLETED = "training.completed"
 
 
 def job_completed_payload(job: Job) -> dict[str, object]:
@@ -106,6 +107,35 @@ def record_batch_completed(
         ),
         batch_completed_payload(batch, counts),
     )
+
+
+def record_training_completed(session: Session, training: Training) -> WebhookDelivery | None:
+    """Add the ``training.completed`` outbox row if the training asked for a callback; call
+    it in the one transaction that makes the training terminal (its status guards it)."""
+    if not training.callback_url:
+        return None
+    error = (
+        {"code": training.error_code, "message": training.error_message}
+        if training.error_code
+        else None
+    )
+    payload = {
+        "type": TRAINING_COMPLETED,
+        "timestamp": utcnow().isoformat(),
+        "data": {
+            "training_id": training.id,
+            "status": training.status,
+            "stopped": training.stopped,
+            "epochs": training.epoch,
+            "model_id": training.model_id,
+            "error": error,
+            "training_url": f"/v1/trainings/{training.id}",
+        },
+    }
+    delivery = WebhookDelivery(
+        tenant_id=training.tenant_id, event_type=TRAINING_COMPLETED, url=training.callback_url
+    )
+    return _add_outbox_row(session, delivery, payload)
 
 
 def _add_outbox_row(

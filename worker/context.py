@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from celery import Celery
@@ -16,6 +17,7 @@ from shared.storage import ObjectStore, build_store
 from worker.engines.base import OcrEngine
 from worker.engines.registry import build_engine as build_ocr_engine
 from worker.heartbeat import InFlight
+from worker.model_runners import ModelRunners
 from worker.page_runner import BatchedPageRunner
 
 
@@ -31,6 +33,7 @@ class WorkerContext:
     in_flight: InFlight = field(default_factory=InFlight)
     _engine: OcrEngine | None = None
     _runner: BatchedPageRunner | None = None
+    _chosen: ModelRunners | None = None
     _engine_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -55,13 +58,33 @@ class WorkerContext:
         if self._runner is None:
             with self._engine_lock:
                 if self._runner is None:
-                    self._runner = BatchedPageRunner(
-                        engine,
-                        detector_batch=self.settings.detector_batch_size,
-                        recognizer_batch=self.settings.recognizer_batch_size,
-                        max_wait=self.settings.batch_max_wait_ms / 1000,
-                    )
+                    self._runner = self._new_runner(engine)
         return self._runner
+
+    def runner_for(self, choice: Mapping[str, str | None] | None) -> BatchedPageRunner:
+        """The runner of a job's chosen models (``Job.model_choice``); the worker's own
+        runner when the job chose none."""
+        if not choice:
+            return self.runner
+        if self._chosen is None:
+            with self._engine_lock:
+                if self._chosen is None:
+                    self._chosen = ModelRunners(
+                        self.settings,
+                        self.store,
+                        self.sessions,
+                        lambda: self.engine,
+                        self._new_runner,
+                    )
+        return self._chosen.get(choice)
+
+    def _new_runner(self, engine: OcrEngine) -> BatchedPageRunner:
+        return BatchedPageRunner(
+            engine,
+            detector_batch=self.settings.detector_batch_size,
+            recognizer_batch=self.settings.recognizer_batch_size,
+            max_wait=self.settings.batch_max_wait_ms / 1000,
+        )
 
     def load_engine(self) -> None:
         """Load the engine now (at process start) rather than on the first page."""
@@ -71,6 +94,8 @@ class WorkerContext:
         """Drain the batchers and release connections (worker shutdown)."""
         if self._runner is not None:
             self._runner.close()
+        if self._chosen is not None:
+            self._chosen.close()
         self.db.dispose()
 
     def after_fork(self) -> None:

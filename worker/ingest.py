@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -93,6 +94,7 @@ class BatchRef:
     priority: str
     next_seq: int
     on_duplicate: DuplicatePolicy = DuplicatePolicy.PROCESS
+    model_choice: dict[str, Any] | None = None
 
 
 def member_job_id(batch_id: str, seq: int) -> str:
@@ -133,6 +135,7 @@ def _load(ctx: WorkerContext, batch_id: str) -> BatchRef | None:
             batch.priority,
             batch.next_seq,
             DuplicatePolicy(batch.on_duplicate),
+            batch.model_choice,
         )
 
 
@@ -297,6 +300,7 @@ def _job_row(ref: BatchRef, item: IngestedItem) -> Job:
         size_bytes=item.size,
         batch_id=ref.id,
         content_sha256=item.content_sha256,
+        model_choice=ref.model_choice,
     )
 
 

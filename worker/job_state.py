@@ -40,6 +40,7 @@ class PageClaim:
     image_key: str
     attempt: int
     queued_seconds: float
+    model_choice: dict[str, str | None] | None = None
 
 
 def get_page(session: Session, job_id: str, index: int) -> Page | None:
@@ -72,7 +73,7 @@ def claim_page(session: Session, job_id: str, index: int, max_attempts: int) -> 
     if job.status == JobStatus.QUEUED:
         job.status, job.started_at = JobStatus.RUNNING.value, now
     waited = (now - page.created_at).total_seconds()
-    return PageClaim(job_id, index, page.image_key, page.attempts, waited)
+    return PageClaim(job_id, index, page.image_key, page.attempts, waited, job.model_choice)
 
 
 def record_page_result(

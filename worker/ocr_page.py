@@ -29,18 +29,24 @@ def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
     ctx.in_flight.add(1)  # the heartbeat reports it: the scaler keeps busy workers
     started = time.perf_counter()
     try:
-        PAGES.labels(_process(ctx, job_id, index, claim.image_key)).inc()
+        PAGES.labels(_process(ctx, job_id, index, claim.image_key, claim.model_choice)).inc()
     finally:
         ctx.in_flight.add(-1)
         PAGE_SECONDS.observe(time.perf_counter() - started)
         observe_gpu_memory()
 
 
-def _process(ctx: WorkerContext, job_id: str, index: int, image_key: str) -> str:
+def _process(
+    ctx: WorkerContext,
+    job_id: str,
+    index: int,
+    image_key: str,
+    model_choice: dict[str, str | None] | None = None,
+) -> str:
     ids = {"job_id": job_id, "page_index": index}
     try:
         pixels = decode_page(ctx.store.get_bytes(image_key), ctx.settings.max_image_pixels)
-        runner = ctx.runner
+        runner = ctx.runner_for(model_choice)
         result = runner.run_page(pixels)
     except QuireError as e:
         if e.retryable:

@@ -30,6 +30,7 @@ from shared.queues import DELIVER_WEBHOOK, TASK_QUEUES, deliver_webhook_payload
 from worker.context import WorkerContext
 from worker.reconcile import reconcile_once
 from worker.retention_purge import purge_expired
+from worker.training_reconcile import reconcile_trainings
 
 log = logging.getLogger("quire.sweeper")
 CLAIM_LIMIT = 200
@@ -81,6 +82,7 @@ def run_sweeper(
         _guarded("sweep", lambda: _sweep_and_log(ctx))
         if clock() >= next_reconcile:
             _guarded("reconcile", lambda: reconcile_once(ctx))
+            _guarded("training reconcile", lambda: reconcile_trainings(ctx))
             next_reconcile = clock() + ctx.settings.reconcile_interval_seconds
         if clock() >= next_purge:
             more = _guarded("retention purge", lambda: purge_expired(ctx)) is True

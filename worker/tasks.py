@@ -13,10 +13,12 @@ from shared.db.session import transaction
 from shared.errors import AttemptsExhausted, QuireError
 from shared.queues import (
     DELIVER_WEBHOOK,
+    IMPORT_DATASET,
     INGEST_BATCH,
     OCR_PAGE,
     PAYLOAD_VERSION,
     PREPARE_JOB,
+    RUN_TRAINING,
 )
 from worker.context import WorkerContext
 from worker.ingest import ingest_batch, stop_ingest
@@ -110,7 +112,28 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
             self, ctx, v, lambda c: deliver_webhook(c, delivery_id), on_give_up=lambda _c, _e: None
         )
 
+    @app.task(name=IMPORT_DATASET, bind=True)
+    def import_dataset_task(self: Task, v: int, dataset_id: str) -> None:
+        from training.service.dataset_import import fail_import, import_dataset
+
+        def give_up(c: WorkerContext, e: BaseException) -> None:
+            fail_import(c, dataset_id, AttemptsExhausted(f"importing the dataset failed: {e}"))
+
+        run_step(self, ctx, v, lambda c: import_dataset(c, dataset_id), on_give_up=give_up)
+
+    # Trainings run for hours: no time limit; the lease in the database (not the broker's
+    # visibility timeout) decides who runs one, and the sweeper resends a lapsed one.
+    @app.task(name=RUN_TRAINING, bind=True, soft_time_limit=None, time_limit=None)
+    def run_training_task(self: Task, v: int, training_id: str) -> None:
+        from training.service.runner import run_training
+
+        run_step(
+            self, ctx, v, lambda c: run_training(c, training_id), on_give_up=lambda _c, _e: None
+        )
+
     return {
+        IMPORT_DATASET: import_dataset_task,
+        RUN_TRAINING: run_training_task,
         PREPARE_JOB: prepare_job_task,
         OCR_PAGE: ocr_page_task,
         DELIVER_WEBHOOK: deliver_webhook_task,

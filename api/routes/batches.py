@@ -45,7 +45,7 @@ from api.listing_filters import ListParamsDep, newest_of_tenant
 from api.multipart_stream import FormLimits, receive_form
 from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS, RecognizedQuery
 from api.routes.uploads import owned_upload
-from api.submission import SubmitOptions, options_from_json, parse_options
+from api.submission import SubmitOptions, options_from_json, parse_options, with_model_choice
 from api.tenant_limits import check_tenant_capacity
 from shared import lifecycle
 from shared.batches import batch_counts, eta_seconds, progress
@@ -54,6 +54,7 @@ from shared.db.session import transaction
 from shared.errors import Conflict, InvalidRequest, NotFound, UnsupportedMediaType
 from shared.exporters import parse_formats
 from shared.schemas import (
+    MODEL_DESCRIPTION,
     ON_DUPLICATE_DESCRIPTION,
     BatchItemOut,
     BatchItemsPage,
@@ -101,6 +102,7 @@ CREATE_BODY = {
                             "enum": ["process", "reuse", "reject"],
                             "description": ON_DUPLICATE_DESCRIPTION,
                         },
+                        "model": {"type": "string", "description": MODEL_DESCRIPTION},
                     },
                 }
             },
@@ -210,7 +212,10 @@ async def _create_from_upload(
     except ValidationError as e:
         raise InvalidRequest(f"invalid batch request: {e.errors()[0]['msg']}") from e
     options = options_from_json(
-        body.priority, body.callback_url, body.metadata, settings, body.on_duplicate
+        body.priority, body.callback_url, body.metadata, settings, body.on_duplicate, body.model
+    )
+    options = await run_in_threadpool(
+        with_model_choice, options, deps.sessions, tenant.id, settings
     )
 
     def create(claim: IdempotencyClaim | None) -> str:
@@ -241,6 +246,9 @@ async def _create_from_form(
     form = await receive_form(request, limits)
     try:
         options: SubmitOptions = parse_options(form.fields, settings, Priority.BULK)
+        options = await run_in_threadpool(
+            with_model_choice, options, deps.sessions, tenant.id, settings
+        )
         create: Create
         if form.file is not None and not form.files:
             archive, route, files = form.file, ARCHIVE_ROUTE, [form.file]

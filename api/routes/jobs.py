@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import deletion
+from api.batch_retry import retry_failed_job
 from api.caller import TenantRef
 from api.context import ApiContext
 from api.deps import (
@@ -22,6 +23,7 @@ from api.deps import (
     SettingsDep,
     StoreDep,
     SubmittingTenant,
+    TasksDep,
 )
 from api.idempotency import (
     Created,
@@ -35,7 +37,13 @@ from api.listing_filters import ListParams, ListParamsDep, newest_of_tenant
 from api.multipart_stream import FormLimits, ReceivedForm, receive_form
 from api.pdf_export import PDF_MEDIA_TYPE, PDFA_HEADER, build_job_pdf, pdf_headers
 from api.rate_limit import RATE_LIMIT_HEADERS
-from api.submission import SubmitOptions, check_upload, create_job, parse_options
+from api.submission import (
+    SubmitOptions,
+    check_upload,
+    create_job,
+    parse_options,
+    with_model_choice,
+)
 from shared import lifecycle
 from shared.corrections import corrected_texts
 from shared.db.models import Job, JobStatus, Page
@@ -45,6 +53,7 @@ from shared.exporters import FORMATS, export
 from shared.exporters.pagexml import render_pages
 from shared.results import build_result
 from shared.schemas import (
+    MODEL_DESCRIPTION,
     ON_DUPLICATE_DESCRIPTION,
     ErrorInfo,
     JobList,
@@ -101,6 +110,7 @@ SUBMIT_BODY = {
                             "enum": ["process", "reuse", "reject"],
                             "description": ON_DUPLICATE_DESCRIPTION,
                         },
+                        "model": {"type": "string", "description": MODEL_DESCRIPTION},
                     },
                 }
             }
@@ -125,6 +135,7 @@ def job_out(job: Job) -> JobOut:
         metadata=job.metadata_,
         content_sha256=job.content_sha256,
         duplicate_of=job.duplicate_of,
+        models=job.model_choice,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
@@ -194,6 +205,7 @@ def submit_upload(
     upload, then make its job once per idempotency key (or find the job made before)."""
     upload = form.file
     checked = check_upload(upload, context.settings)
+    options = with_model_choice(options, context.sessions, tenant.id, context.settings)
     assert upload is not None
     claim = make_claim(
         tenant.id,
@@ -389,6 +401,26 @@ def cancel_job(job_id: str, tenant: CurrentTenant, sessions: SessionsDep) -> Job
         job = owned_job(session, tenant, job_id, lock=True)
         lifecycle.cancel_job(session, job)
     return job_out(job)
+
+
+@router.post(
+    "/{job_id}/retry-failed",
+    status_code=202,
+    response_model=JobOut,
+    responses=CONFLICT_PROBLEMS,
+    summary="Retry a job's failed pages",
+)
+def retry_failed(
+    job_id: str, tenant: CurrentTenant, sessions: SessionsDep, tasks: TasksDep
+) -> JobOut:
+    """Queue the failed pages of a `failed` or `partial` job again (all of it, if it failed
+    before having pages); its batch runs again. Any other job is a 409 `conflict`, and so is
+    a job of a canceled batch."""
+    with transaction(sessions) as session:
+        owned_job(session, tenant, job_id)
+    retry_failed_job(sessions, tasks, job_id)
+    with transaction(sessions) as session:
+        return job_out(owned_job(session, tenant, job_id))
 
 
 @router.delete(

@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -105,6 +107,10 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Days finished work is kept (shared.retention): None follows QUIRE_RETENTION_DAYS, 0 forever.
     retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The models a job without a ``model`` uses (a trained model's id or a shipped model's
+    # name, shared.model_registry); None: the worker's configured engine.
+    default_detector: Mapped[str | None] = mapped_column(String(200), default=None)
+    default_recognizer: Mapped[str | None] = mapped_column(String(200), default=None)
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant")
 
@@ -164,6 +170,9 @@ class Job(Base):
     callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     batch_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
     model: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The models asked for at submit, resolved: {"detector": ref, "recognizer": ref}, each a
+    # trained model's id or a shipped model's name, or None for the worker's own engine stage.
+    model_choice: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # SHA-256 (hex) of the uploaded file's bytes, as received, before any preprocessing.
     content_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     # The earlier job whose result this one copied (on_duplicate=reuse); it may since be gone.
@@ -246,6 +255,8 @@ class Batch(Base):
     )
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    # The models its jobs use (as Job.model_choice), resolved at submit.
+    model_choice: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ingested_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -460,3 +471,113 @@ class UiSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class DatasetStatus(StrEnum):
+    IMPORTING = "importing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Dataset(Base):
+    """Ground truth a tenant sent (an archive of page images with PAGE XML or ALTO, or a
+    batch's corrected pages), imported on the CPU queue; ``stats`` once it is ready."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (Index("ix_datasets_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default=DatasetStatus.IMPORTING.value)
+    source_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    filename: Mapped[str] = mapped_column(String(512), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    content_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    from_batch_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TrainingStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    DID_NOT_CONVERGE = "did_not_converge"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (TrainingStatus.QUEUED, TrainingStatus.RUNNING)
+
+
+class Training(Base):
+    """One training run on the ``train`` queue: its options, its lease, every epoch's figures."""
+
+    __tablename__ = "trainings"
+    __table_args__ = (Index("ix_trainings_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # detector | recognizer
+    family: Mapped[str] = mapped_column(String(16))  # yolo | crnn
+    name: Mapped[str] = mapped_column(String(200))  # the model's name in the registry
+    dataset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None
+    )
+    validation_dataset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None
+    )
+    validation_fraction: Mapped[float] = mapped_column(Float, default=0.1)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    base_model: Mapped[str | None] = mapped_column(String(200), default=None)
+    max_epochs: Mapped[int] = mapped_column(Integer, default=30)
+    max_minutes: Mapped[float | None] = mapped_column(Float, default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=TrainingStatus.QUEUED.value, index=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    epochs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    stopped: Mapped[str | None] = mapped_column(String(32), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The worker running it and until when; a lapsed lease hands it to the next worker.
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    checkpoint_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    model_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TrainedModel(Base):
+    """A model version a tenant's training made: its weights in the store, figures, lineage."""
+
+    __tablename__ = "trained_models"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version", name="uq_trained_models_version"),
+        UniqueConstraint("training_id", name="uq_trained_models_training"),
+        Index("ix_trained_models_tenant", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    family: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    object_key: Mapped[str] = mapped_column(String(512))
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    training_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

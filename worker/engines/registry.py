@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 EngineFactory = Callable[[Settings], OcrEngine]
 
 
+def builtin_model(settings: Settings, name: str) -> ResolvedModel:
+    """A model quire ships, by name (``QUIRE_BUILTIN_MODELS_DIR`` or the checkout's)."""
+    return _model(settings, name, "a shipped model's name")
+
+
 def _model(settings: Settings, source: str | None, variable: str) -> ResolvedModel:
     if not source:
         raise ValueError(f"QUIRE_ENGINE={settings.engine} needs {variable}")
@@ -73,9 +78,15 @@ def _crnn_source(settings: Settings) -> str:
 
 
 def _yolo_detector(settings: Settings) -> Detector:
+    return yolo_detector_from(
+        settings, _model(settings, _detector_source(settings), "QUIRE_DETECTOR_MODEL")
+    )
+
+
+def yolo_detector_from(settings: Settings, model: ResolvedModel) -> Detector:
+    """quire's YOLOv8 line detector from these weights, with the settings' options."""
     from worker.engines.yolo import YoloDetector
 
-    model = _model(settings, _detector_source(settings), "QUIRE_DETECTOR_MODEL")
     return YoloDetector(
         model.path,
         conf=settings.detector_confidence,
@@ -105,10 +116,16 @@ def _trocr_recognizer(settings: Settings) -> Recognizer:
 
 
 def _crnn_recognizer(settings: Settings) -> Recognizer:
+    return crnn_recognizer_from(
+        settings, _model(settings, _crnn_source(settings), "QUIRE_RECOGNIZER_MODEL")
+    )
+
+
+def crnn_recognizer_from(settings: Settings, model: ResolvedModel) -> Recognizer:
+    """quire's CRNN-CTC recognizer from these weights (with the LM beside them, if any)."""
     from training.recognizer.ctc_beam import BeamOptions
     from worker.engines.crnn import CrnnRecognizer
 
-    model = _model(settings, _crnn_source(settings), "QUIRE_RECOGNIZER_MODEL")
     lm, name = _crnn_language_model(settings, model)
     return CrnnRecognizer(
         model.path,

@@ -1,0 +1,298 @@
+"""Datasets, trainings and the model registry through the API in-process, with the worker's
+steps (``import_dataset``, ``run_training``, ``ocr_page``) run in the test, on SQLite and
+PostgreSQL, Redis and a local store."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from shared.db.models import Training, WebhookDelivery
+from shared.db.session import transaction
+from shared.settings import Settings
+from tests.conftest import text_image
+from tests.integration.conftest import auth
+from tests.training_data import synth_pages, zipped
+from training.service.dataset_import import import_dataset
+from training.service.runner import run_training
+from worker.context import WorkerContext
+from worker.ocr_page import ocr_page
+from worker.prepare import prepare_job
+
+pytestmark = pytest.mark.integration
+RECOGNIZER_OPTIONS = {"epoch_lines": 16, "batch_size": 8, "warmup_steps": 5, "learning_rate": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth_pages(tmp_path_factory.mktemp("gt"), n=4, seed=5)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"training_threads": 1})
+
+
+@pytest.fixture
+def key(new_key: Callable[..., str]) -> str:
+    return new_key("trainer")
+
+
+def push(client: TestClient, key: str, data: bytes, name: str = "gt.zip") -> dict[str, Any]:
+    answer = client.post("/v1/datasets", headers=auth(key), files={"file": (name, data)})
+    assert answer.status_code == 202, answer.text
+    return answer.json()
+
+
+def imported(client: TestClient, ctx: WorkerContext, key: str, dataset: dict) -> dict:
+    import_dataset(ctx, dataset["id"])
+    return client.get(f"/v1/datasets/{dataset['id']}", headers=auth(key)).json()
+
+
+@pytest.fixture
+def ready(client: TestClient, ctx: WorkerContext, key: str, pages: Path) -> dict[str, Any]:
+    return imported(client, ctx, key, push(client, key, zipped(pages)))
+
+
+def test_a_dataset_imports_with_its_figures_and_per_file_problems(
+    client: TestClient, ctx: WorkerContext, key: str, pages: Path
+) -> None:
+    broken = {"broken.xml": b"<PcGts><Page", "notes.txt": b"ignored", "../escape.xml": b"x"}
+    dataset = push(client, key, zipped(pages, broken))
+    assert dataset["status"] == "importing" and dataset["stats"] is None
+    done = imported(client, ctx, key, dataset)
+    assert done["status"] == "ready", done
+    assert done["stats"]["pages"] == 4 and done["stats"]["lines"] > 20
+    assert done["stats"]["characters"] > 100 and "e" in done["stats"]["alphabet"]
+    codes = {(p["file"], p["code"]) for p in done["problems"]}
+    assert ("../escape.xml", "unsafe_path") in codes
+    assert any(f == "broken.xml" for f, _ in codes), codes
+    listed = client.get("/v1/datasets", headers=auth(key)).json()["items"]
+    assert [d["id"] for d in listed] == [dataset["id"]]
+
+
+def test_bad_datasets_are_refused_or_fail_with_a_code(
+    client: TestClient, ctx: WorkerContext, key: str, new_key: Callable[..., str]
+) -> None:
+    refused = client.post("/v1/datasets", headers=auth(key), files={"file": ("a.png", b"\x89PNG")})
+    assert refused.status_code == 415
+    only_broken = push(client, key, zipped(Path("/nonexistent"), {"a.xml": b"<broken"}))
+    failed = imported(client, ctx, key, only_broken)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "dataset_empty"
+    assert failed["problems"][0]["file"] == "a.xml"
+    bomb = io.BytesIO()
+    with tarfile.open(fileobj=bomb, mode="w:gz") as tar:
+        link = tarfile.TarInfo("page.xml")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    linked = imported(client, ctx, key, push(client, key, bomb.getvalue(), "gt.tar.gz"))
+    assert linked["status"] == "failed"
+    assert linked["problems"][0]["code"] == "not_a_regular_file"
+    assert (
+        client.get(f"/v1/datasets/{linked['id']}", headers=auth(new_key("other"))).status_code
+        == 404
+    )
+    missing = client.post("/v1/datasets", headers=auth(key), json={"from_batch": "nope"})
+    assert missing.status_code == 404
+    both = client.post("/v1/datasets", headers=auth(key), json={})
+    assert both.status_code == 422
+
+
+def test_training_requests_are_checked_at_submit(
+    client: TestClient, key: str, ready: dict, new_key: Callable[..., str]
+) -> None:
+    def start(**body: Any) -> Any:
+        payload = {"kind": "recognizer", "dataset_id": ready["id"], **body}
+        return client.post("/v1/trainings", headers=auth(key), json=payload)
+
+    assert start(kind="painter").status_code == 422
+    assert start(dataset_id="nope").status_code == 404
+    assert start(options={"colour": "red"}).json()["code"] == "invalid_request"
+    wrong_kind = start(base_model="quire-lines-yolov8n")
+    assert wrong_kind.status_code == 422 and wrong_kind.json()["code"] == "unknown_model"
+    assert start(base_model="not-a-model").json()["code"] == "unknown_model"
+    assert start(max_epochs=0).status_code == 422
+    stranger = client.post(
+        "/v1/trainings",
+        headers=auth(new_key("stranger")),
+        json={"kind": "recognizer", "dataset_id": ready["id"]},
+    )
+    assert stranger.status_code == 404
+
+
+def test_a_recognizer_trains_its_model_is_promoted_and_a_job_uses_it(
+    client: TestClient, ctx: WorkerContext, key: str, ready: dict, make_job: Callable[..., str]
+) -> None:
+    body = {
+        "kind": "recognizer",
+        "dataset_id": ready["id"],
+        "name": "my-hand",
+        "base_model": "quire-htr-crnn",  # fine-tuned, it reads from the first epoch
+        "max_epochs": 2,
+        "validation": {"fraction": 0.25, "seed": 1},
+        "options": RECOGNIZER_OPTIONS,
+        "callback_url": "https://hooks.example.com/quire",
+    }
+    headers = {**auth(key), "Idempotency-Key": "train-once"}
+    training = client.post("/v1/trainings", headers=headers, json=body).json()
+    again = client.post("/v1/trainings", headers=headers, json=body)
+    assert again.json()["id"] == training["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert training["status"] == "queued" and training["epochs"] == []
+    run_training(ctx, training["id"])
+    run_training(ctx, training["id"])  # a redelivered message: nothing runs twice
+    done = client.get(f"/v1/trainings/{training['id']}", headers=auth(key)).json()
+    assert done["status"] == "succeeded", done
+    assert [e["epoch"] for e in done["epochs"]] == [1, 2]
+    assert min(e["metrics"]["val_cer"] for e in done["epochs"]) < 0.95  # it reads
+    assert done["stopped"] == "epochs" and done["eta_seconds"] is None
+    with transaction(ctx.sessions) as session:
+        events = session.scalars(
+            select(WebhookDelivery.payload).where(
+                WebhookDelivery.event_type == "training.completed"
+            )
+        ).all()
+    assert len(events) == 1 and json.loads(events[0])["data"]["model_id"] == done["model_id"]
+
+    models = client.get("/v1/models", headers=auth(key)).json()["items"]
+    by_id = {m["id"]: m for m in models}
+    assert {"quire-htr-crnn", "quire-lines-yolov8n"} <= set(by_id)
+    mine = by_id[done["model_id"]]
+    assert mine["name"] == "my-hand" and mine["version"] == 1 and not mine["builtin"]
+    assert mine["kind"] == "recognizer" and "val_cer" in mine["metrics"]
+    assert mine["lineage"]["training_id"] == training["id"] and len(mine["sha256"]) == 64
+    promoted = client.post(f"/v1/models/{mine['id']}/promote", headers=auth(key)).json()
+    assert promoted["default"] is True
+
+    # A job without `model` now uses the promoted recognizer; its result names the version.
+    page = text_image(["a short line", "and another"])
+    job = client.post("/v1/jobs", headers=auth(key), files={"file": ("p.png", page)}).json()
+    assert job["models"] == {"detector": None, "recognizer": mine["id"]}
+    prepare_job(ctx, job["id"])
+    ocr_page(ctx, job["id"], 0)
+    result = client.get(f"/v1/jobs/{job['id']}/result", headers=auth(key)).json()
+    assert "my-hand-v1@sha256:" in result["model"], result["model"]
+    in_use = client.delete(f"/v1/models/{mine['id']}", headers=auth(key))
+    assert in_use.status_code in (204, 409)  # the job finished: deleting is allowed
+
+
+def test_unknown_and_foreign_models_are_refused_at_submit(
+    client: TestClient, key: str, new_key: Callable[..., str]
+) -> None:
+    files = {"file": ("p.png", text_image(["a line"]))}
+    answer = client.post("/v1/jobs", headers=auth(key), files=files, data={"model": "nope"})
+    assert answer.status_code == 422 and answer.json()["code"] == "unknown_model"
+    two = client.post(
+        "/v1/jobs",
+        headers=auth(key),
+        files=files,
+        data={"model": "quire-htr-crnn+quire-htr-crnn"},
+    )
+    assert two.json()["code"] == "unknown_model" and "two recognizers" in two.json()["detail"]
+    batch = client.post("/v1/batches", headers=auth(key), json={"upload_id": "x", "model": "nope"})
+    assert batch.status_code == 422 and batch.json()["code"] == "unknown_model"
+    assert client.get("/v1/models/nope", headers=auth(key)).status_code == 404
+    shipped = client.delete("/v1/models/quire-htr-crnn", headers=auth(key))
+    assert shipped.status_code == 422
+
+
+def test_a_training_that_never_reads_ends_did_not_converge(
+    client: TestClient, ctx: WorkerContext, key: str, ready: dict
+) -> None:
+    body = {
+        "kind": "recognizer",
+        "dataset_id": ready["id"],
+        "max_epochs": 1,
+        "options": {**RECOGNIZER_OPTIONS, "learning_rate": 1e-9},
+    }
+    training = client.post("/v1/trainings", headers=auth(key), json=body).json()
+    run_training(ctx, training["id"])
+    done = client.get(f"/v1/trainings/{training['id']}", headers=auth(key)).json()
+    assert done["status"] == "did_not_converge" and done["model_id"] is None
+    assert done["error"]["code"] == "did_not_converge" and len(done["epochs"]) == 1
+
+
+def test_cancel_max_minutes_and_a_deleted_dataset(
+    client: TestClient, ctx: WorkerContext, key: str, ready: dict
+) -> None:
+    body = {
+        "kind": "recognizer",
+        "dataset_id": ready["id"],
+        "base_model": "quire-htr-crnn",
+        "options": RECOGNIZER_OPTIONS,
+    }
+    queued = client.post("/v1/trainings", headers=auth(key), json=body).json()
+    assert client.delete(f"/v1/datasets/{ready['id']}", headers=auth(key)).status_code == 409
+    canceled = client.post(f"/v1/trainings/{queued['id']}/cancel", headers=auth(key)).json()
+    assert canceled["status"] == "canceled"
+    assert client.post(f"/v1/trainings/{queued['id']}/cancel", headers=auth(key)).status_code == 409
+    run_training(ctx, queued["id"])  # its message still arrives: nothing runs
+    assert client.get(f"/v1/trainings/{queued['id']}", headers=auth(key)).json()["epochs"] == []
+
+    budget = {**body, "max_epochs": 500, "max_minutes": 0.02}
+    timed = client.post("/v1/trainings", headers=auth(key), json=budget).json()
+    started = time.monotonic()
+    run_training(ctx, timed["id"])
+    assert time.monotonic() - started < 60
+    done = client.get(f"/v1/trainings/{timed['id']}", headers=auth(key)).json()
+    assert done["stopped"] == "time_budget" and done["status"] == "succeeded"
+    assert done["model_id"] is not None and 1 <= len(done["epochs"]) < 500
+
+    gone = client.post("/v1/trainings", headers=auth(key), json=body).json()
+    with transaction(ctx.sessions) as session:
+        session.get(Training, gone["id"]).dataset_id = None  # type: ignore[union-attr]
+    run_training(ctx, gone["id"])
+    failed = client.get(f"/v1/trainings/{gone['id']}", headers=auth(key)).json()
+    assert failed["status"] == "failed" and failed["error"]["code"] == "dataset_gone"
+    assert client.delete(f"/v1/datasets/{ready['id']}", headers=auth(key)).status_code == 204
+
+
+@pytest.fixture
+def trained_recognizer(
+    client: TestClient, ctx: WorkerContext, key: str, ready: dict
+) -> Iterator[str]:
+    body = {
+        "kind": "recognizer",
+        "dataset_id": ready["id"],
+        "base_model": "quire-htr-crnn",
+        "max_epochs": 1,
+        "options": RECOGNIZER_OPTIONS,
+    }
+    training = client.post("/v1/trainings", headers=auth(key), json=body).json()
+    run_training(ctx, training["id"])
+    yield client.get(f"/v1/trainings/{training['id']}", headers=auth(key)).json()["model_id"]
+
+
+def test_a_model_in_use_is_not_deleted_and_others_never_see_it(
+    client: TestClient, key: str, trained_recognizer: str, new_key: Callable[..., str]
+) -> None:
+    job = client.post(
+        "/v1/jobs",
+        headers=auth(key),
+        files={"file": ("p.png", text_image(["hello"]))},
+        data={"model": f"quire-lines-yolov8n+{trained_recognizer}"},
+    ).json()
+    assert job["models"] == {"detector": "quire-lines-yolov8n", "recognizer": trained_recognizer}
+    answer = client.delete(f"/v1/models/{trained_recognizer}", headers=auth(key))
+    assert answer.status_code == 409 and answer.json()["code"] == "model_in_use"
+    other = auth(new_key("someone-else"))
+    assert client.get(f"/v1/models/{trained_recognizer}", headers=other).status_code == 404
+    assert trained_recognizer not in {
+        m["id"] for m in client.get("/v1/models", headers=other).json()["items"]
+    }
+    refused = client.post(
+        "/v1/jobs",
+        headers=other,
+        files={"file": ("p.png", text_image(["x"]))},
+        data={"model": trained_recognizer},
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "unknown_model"
+    assert client.post(f"/v1/models/{trained_recognizer}/promote", headers=other).status_code == 422
