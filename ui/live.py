@@ -33,6 +33,7 @@ def job_state(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "filename": job.filename,
+        "batch_id": job.batch_id,
         "status": job.status,
         "pages_total": job.pages_total,
         "pages_done": job.pages_done,

@@ -16,7 +16,7 @@ from api.routes.jobs import tenant_jobs
 from shared.db.models import Job, JobStatus
 from shared.db.session import transaction
 from shared.errors import QuireError
-from ui import exports, live, review, upload, viewer
+from ui import actions, batches, docs, exports, live, review, upload, viewer
 from ui.rendering import COOKIE, COOKIE_PATH, HERE, api_context, current_session, page, refused
 from ui.security import UiHeaders, cross_site_reason, csrf_matches
 from ui.sessions import end_session, start_session
@@ -34,6 +34,9 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(exports.router)
     app.include_router(upload.router)
     app.include_router(live.router)
+    app.include_router(batches.router)
+    app.include_router(actions.router)
+    app.include_router(docs.router)
 
 
 @router.get("/login", response_class=HTMLResponse)

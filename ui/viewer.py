@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from PIL import Image
 from sqlalchemy import select
 
+from api.routes import corrections as correction_routes
 from api.routes.jobs import owned_job
 from shared import corrections
 from shared.corrections import Author, corrected_texts
@@ -21,13 +22,11 @@ from shared.db.session import transaction
 from shared.errors import NotFound, QuireError
 from shared.media import sniff
 from shared.results import build_result
-from ui.rendering import api_context, current_session, page, refused
-from ui.security import cross_site_reason, csrf_matches
+from ui.rendering import acting_session, api_context, current_session, page, problem
 from ui.sessions import SignedIn
 
 router = APIRouter(prefix="/ui/jobs", include_in_schema=False)
 BROWSER_IMAGES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
-CSRF_HEADER = "x-csrf-token"
 DEFAULT_THRESHOLD = 0.6
 
 
@@ -102,14 +101,9 @@ async def save_line(request: Request, job_id: str, index: int, line: int) -> Res
     """A correction from the viewer or the review queue: JSON ``{text, expected_text,
     confirm}``, CSRF token in the
     ``X-CSRF-Token`` header; answers the line's new state or the API's problem."""
-    reason = cross_site_reason(request)
-    if reason is not None:
-        return refused(f"{reason} cannot correct lines")
-    current = await current_session(request)
-    if current is None:
-        return JSONResponse({"code": "unauthorized", "detail": "sign in again"}, 401)
-    if not csrf_matches(current.csrf_token, request.headers.get(CSRF_HEADER)):
-        return refused("the CSRF token is missing or wrong")
+    current = await acting_session(request, "correct lines")
+    if isinstance(current, JSONResponse):
+        return current
     body = await request.json()
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         return JSONResponse({"code": "invalid_request", "detail": "send {text}"}, 422)
@@ -137,5 +131,45 @@ async def save_line(request: Request, job_id: str, index: int, line: int) -> Res
     try:
         saved = await run_in_threadpool(store)
     except QuireError as e:
-        return JSONResponse({"code": e.code, "detail": e.message}, e.http_status)
+        return problem(e.code, e.message, e.http_status)
     return JSONResponse(saved)
+
+
+@router.get("/{job_id}/pages/{index}/lines/{line}/history")
+async def line_history(request: Request, job_id: str, index: int, line: int) -> Response:
+    """The line's versions (``GET /v1/.../lines/{k}/history``): who, when, before, after."""
+    current = await current_session(request)
+    if current is None:
+        return problem("unauthorized", "sign in again", 401)
+    sessions = api_context(request).sessions
+    try:
+        history = await run_in_threadpool(
+            correction_routes.line_history, job_id, index, line, current.caller, sessions
+        )
+    except QuireError as e:
+        return problem(e.code, e.message, e.http_status)
+    return JSONResponse(history.model_dump(mode="json"))
+
+
+@router.post("/{job_id}/pages/{index}/review")
+async def mark_reviewed(request: Request, job_id: str, index: int) -> Response:
+    """Mark the page reviewed, or take the mark away (``POST /v1/.../review``): JSON
+    ``{reviewed}``, CSRF token in the header; answers the page's mark."""
+    current = await acting_session(request, "mark pages reviewed")
+    if isinstance(current, JSONResponse):
+        return current
+    body = await request.json()
+    reviewed = not isinstance(body, dict) or body.get("reviewed") is not False
+    sessions = api_context(request).sessions
+    try:
+        mark = await run_in_threadpool(
+            correction_routes.review_page,
+            job_id,
+            index,
+            correction_routes.ReviewIn(reviewed=reviewed),
+            current.caller,
+            sessions,
+        )
+    except QuireError as e:
+        return problem(e.code, e.message, e.http_status)
+    return JSONResponse(mark.model_dump(mode="json"))

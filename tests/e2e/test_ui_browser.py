@@ -8,21 +8,36 @@ import io
 import os
 import shutil
 import threading
+import uuid
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 
+from shared.db.models import Page
+from shared.db.session import build_engine, build_sessionmaker, transaction
+from shared.settings import Settings
+from shared.storage import build_store
 from tests.conftest import service_missing
-from tests.e2e.conftest import REPO, Stack, free_port, poll_job
+from tests.e2e.conftest import REPO, Stack, free_port, issue_key, poll_job
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("QUIRE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO / "docs" / "img"
+
+
+@pytest.fixture
+def api_key(stack_env: dict[str, str]) -> str:
+    """A tenant of this test's own: the database outlives the test's bucket, so the review
+    queue would otherwise list earlier tests' lines whose images are gone."""
+    return issue_key(stack_env["QUIRE_DATABASE_URL"], f"ui-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -133,6 +148,7 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
     row = page.locator(f"tr[data-job-id='{job['id']}']")
     row.locator(".status", has_text="succeeded").wait_for(timeout=60_000)
     assert page.evaluate("window.quireMarker") == "same document"
+    assert page.locator(".jobs-page .empty").count() == 0  # "No jobs yet." went with it
     poll_job(stack.url, api_key, job["id"], {"succeeded"})
     # UPDATE_SCREENSHOTS=1 writes the README's picture; otherwise it stays in tmp.
     shots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
@@ -157,6 +173,15 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
     first.fill("Dear Madam, thank you")
     first.press("Enter")
     page.wait_for_function("() => document.querySelector('.line .state').textContent === 'saved'")
+    # The focused line's history: the correction, who made it, before and after.
+    first.focus()
+    version = page.locator("#history-versions .version")
+    version.first.wait_for()
+    assert version.count() == 1 and "Dear Madam, thank you" in version.inner_text()
+    assert "Dear Sir, thank you" in page.locator("#history-versions del").inner_text()
+    page.click("#mark-reviewed")
+    page.locator("#review-state", has_text="Reviewed by").wait_for()
+    assert page.locator("#mark-reviewed").inner_text() == "Unmark reviewed"
     page.locator("#threshold").fill("1")
     assert page.locator("#low-count").inner_text() == f"{lines.count()} low"
     page.screenshot(path=str(shots / "ui_viewer.png"))
@@ -191,7 +216,19 @@ def test_sign_in_watch_a_job_finish_and_refuse_a_forged_post(
         f"{stack.url}/v1/jobs/{job['id']}/pages/0/lines/1/history", headers=headers
     ).json()
     assert [v["text_before"] == v["text_after"] for v in history["versions"]] == [True]
-    page.goto(f"{stack.url}/ui/")
+    reviewed = httpx.get(f"{stack.url}/v1/jobs/{job['id']}/result", headers=headers).json()
+    assert reviewed["pages"][0]["reviewed_at"] is not None
+
+    # Delete from the viewer: dismissed once (nothing happens), then confirmed.
+    page.goto(f"{stack.url}/ui/jobs/{job['id']}/pages/0")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click(".actions .act-delete")
+    assert httpx.get(f"{stack.url}/v1/jobs/{job['id']}", headers=headers).status_code == 200
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(".actions .act-delete")
+    page.wait_for_url(f"{stack.url}/ui/")
+    assert page.locator(f"tr[data-job-id='{job['id']}']").count() == 0
+    assert httpx.get(f"{stack.url}/v1/jobs/{job['id']}", headers=headers).status_code == 404
 
     forged = context.new_page()
     with forged.expect_response(lambda r: r.url.endswith("/ui/logout")) as answer:
@@ -246,4 +283,143 @@ def test_upload_files_a_folder_and_a_refused_file(
         f"{stack.url}/v1/batches/{batch_id}/items", headers={"X-API-Key": api_key}
     ).json()["items"]
     assert sorted(i["path"] for i in items) == ["box1/letters/one.png", "box1/two.png"]
+    context.close()
+
+
+def sign_in(stack: Stack, page: Any, api_key: str) -> None:
+    page.goto(f"{stack.url}/ui/login")
+    page.fill("#api_key", api_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{stack.url}/ui/")
+
+
+def purge_page_images(stack_env: dict[str, str], job_id: str) -> int:
+    """Delete a job's page images from the store, as retention would; how many went."""
+    with mock.patch.dict(os.environ, stack_env):
+        settings = Settings()
+    engine = build_engine(settings.effective_database_url)
+    with transaction(build_sessionmaker(engine)) as session:
+        keys = session.scalars(select(Page.image_key).where(Page.job_id == job_id)).all()
+    engine.dispose()
+    store = build_store(settings)
+    for key in keys:
+        store.delete(key)
+    return len(keys)
+
+
+def test_api_docs_render_from_this_server_alone(stack: Stack, browser: Any) -> None:
+    stack.start_api()
+    page = browser.new_page()
+    console = Console(page)
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(stack.url) else elsewhere.append(r.url))
+    page.goto(f"{stack.url}/docs")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() > 20
+    assert page.locator(".opblock-summary-path", has_text="/v1/jobs/{job_id}/retry-failed").count()
+    page.goto(f"{stack.url}/redoc")
+    page.locator("[data-section-id]").first.wait_for()
+    assert "Submit an image for OCR" in page.content()
+    assert elsewhere == [u for u in elsewhere if u.startswith("blob:")]  # ReDoc's search worker
+    assert console.errors == []
+    page.close()
+
+
+def test_a_batch_page_live_with_retry_download_review_and_delete(
+    stack: Stack, stack_env: dict[str, str], api_key: str, browser: Any, tmp_path: Path
+) -> None:
+    context, page, console = start(stack, browser)
+    sign_in(stack, page, api_key)
+    headers = {"X-API-Key": api_key}
+    batch = httpx.post(
+        f"{stack.url}/v1/batches",
+        headers=headers,
+        files=[
+            ("files", ("box/good.png", letter_png("To the printer", "six copies"), "image/png")),
+            ("files", ("box/bad.png", letter_png("cut")[:200], "image/png")),
+        ],
+    ).json()
+    page.click("nav >> text=Batches")
+    page.wait_for_url(f"{stack.url}/ui/batches")
+    page.click(f"tr[data-batch-id='{batch['id']}'] a.open")
+    page.wait_for_url(f"{stack.url}/ui/batches/{batch['id']}")
+    page.evaluate("window.quireMarker = 'same document'")
+    # Live: the batch ends partial (the cut PNG fails) without a reload.
+    page.locator("#batch-status", has_text="partial").wait_for(timeout=90_000)
+    assert page.evaluate("window.quireMarker") == "same document"
+    assert page.locator("[data-count='succeeded'] b").inner_text() == "1"
+    assert page.locator("[data-count='failed'] b").inner_text() == "1"
+    assert page.locator("#batch-eta").inner_text() == "finished"
+    assert page.locator("#batch-percent").inner_text() == "100 %"
+    paths = page.locator("#items .path").all_inner_texts()
+    assert paths == ["box/good.png", "box/bad.png"]
+    shots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
+    page.screenshot(path=str(shots / "ui_batch.png"))
+
+    page.click(".actions .act-retry")
+    page.locator(".actions .act-state", has_text="queued again").wait_for()
+    page.locator("#batch-status", has_text="partial").wait_for(timeout=90_000)
+
+    with page.expect_download() as download:
+        page.click("#export")  # PAGE XML and text, with corrections (the defaults)
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    names = zipfile.ZipFile(saved).namelist()
+    assert "manifest.json" in names and "box/good.png.txt" in names, names
+
+    # The page images purged: the review queue says so instead of showing broken images.
+    good = page.locator("#items tr", has_text="box/good.png").get_attribute("data-job-id")
+    assert good and purge_page_images(stack_env, good) == 1
+    page.click("text=Review this batch")
+    page.wait_for_url(f"{stack.url}/ui/review?batch={batch['id']}")
+    missing = page.locator("#queue .crop-missing")
+    missing.first.wait_for()
+    assert missing.count() == page.locator("#queue .queued").count() >= 1
+    assert missing.first.inner_text() == "image no longer stored"
+    assert page.locator("#queue img.crop").count() == 0
+    # Each purged crop is a 404 the browser reports; those and nothing else.
+    assert console.errors and all("404" in e for e in console.errors), console.errors
+    console.errors.clear()
+
+    page.goto(f"{stack.url}/ui/batches/{batch['id']}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(".actions .act-delete")
+    page.wait_for_url(f"{stack.url}/ui/batches")
+    assert page.locator(f"tr[data-batch-id='{batch['id']}']").count() == 0
+    assert httpx.get(f"{stack.url}/v1/batches/{batch['id']}", headers=headers).status_code == 404
+    assert console.errors == []
+    context.close()
+
+
+def test_cancel_and_delete_from_the_jobs_page(stack: Stack, api_key: str, browser: Any) -> None:
+    stack.start_api()  # no workers: the job stays queued until canceled
+    context = browser.new_context(viewport={"width": 1200, "height": 700})
+    page = context.new_page()
+    console = Console(page)
+    sign_in(stack, page, api_key)
+    headers = {"X-API-Key": api_key}
+    job = httpx.post(
+        f"{stack.url}/v1/jobs",
+        headers=headers,
+        files={"file": ("waiting.png", letter_png("in the queue"), "image/png")},
+    ).json()
+    row = page.locator(f"tr[data-job-id='{job['id']}']")
+    row.wait_for()  # added live
+    assert row.locator(".act-retry").is_hidden() and row.locator(".act-cancel").is_visible()
+    row.locator(".act-cancel").click()
+    row.locator(".status", has_text="canceled").wait_for()
+    assert row.locator(".act-cancel").is_hidden()
+    assert httpx.get(f"{stack.url}/v1/jobs/{job['id']}", headers=headers).json()["status"] == (
+        "canceled"
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator(".act-delete").click()
+    row.wait_for(state="detached")
+    assert httpx.get(f"{stack.url}/v1/jobs/{job['id']}", headers=headers).status_code == 404
+    page.reload()
+    assert page.locator(f"tr[data-job-id='{job['id']}']").count() == 0
+    page.select_option("#status", "canceled")
+    page.click(".filters button")
+    page.wait_for_url(f"{stack.url}/ui/?status=canceled")
+    assert console.errors == []
     context.close()

@@ -163,6 +163,9 @@ def test_a_line_crop_is_cut_from_the_page(
     # bbox [40, 90, 520, 130] with a 6-pixel margin
     assert Image.open(io.BytesIO(crop.content)).size == (492, 52)
     assert browser.get(f"/ui/jobs/{job_id}/pages/0/lines/9/crop").status_code == 404
+    # The page image purged: the crop is a 404, which the review queue shows as such.
+    build_store(settings).delete(str(image_key))
+    assert browser.get(f"/ui/jobs/{job_id}/pages/0/lines/1/crop").status_code == 404
 
 
 def test_exports_download_with_corrections_or_as_recognized(
@@ -232,3 +235,51 @@ def test_the_polling_fallback_lists_recent_changes_of_the_tenant_only(
     browser.cookies.clear()
     assert browser.get("/ui/jobs.json").status_code == 401
     assert browser.get("/ui/events").status_code == 401
+
+
+def test_a_lines_history_and_the_page_review_mark(
+    browser: TestClient, new_key: Callable[..., str], settings: Settings
+) -> None:
+    tenant = f"history-{uuid.uuid4().hex[:6]}"
+    key = new_key(tenant)
+    job_id, csrf = signed_in_job(browser, key, Db(settings))
+    headers = {**SAME_ORIGIN, "X-CSRF-Token": csrf}
+    url = f"/ui/jobs/{job_id}/pages/0"
+    fix = {"text": "I received your letter", "expected_text": "I recieved your leter"}
+    assert browser.post(f"{url}/lines/1", json=fix, headers=headers).is_success
+    history = browser.get(f"{url}/lines/1/history")
+    assert history.status_code == 200
+    [version] = history.json()["versions"]
+    assert version["text_before"] == "I recieved your leter"
+    assert version["text_after"] == "I received your letter" and version["author"] == tenant
+    assert version["created_at"]
+    assert (
+        history.json()
+        == browser.get(f"/v1/jobs/{job_id}/pages/0/lines/1/history", headers=auth(key)).json()
+    )
+    assert browser.get(f"{url}/lines/7/history").status_code == 404
+
+    viewer = browser.get(url).text
+    assert 'data-reviewed="false"' in viewer and "Not reviewed" in viewer
+    assert browser.post(f"{url}/review", json={}, headers=SAME_ORIGIN).status_code == 403
+    marked = browser.post(f"{url}/review", json={"reviewed": True}, headers=headers)
+    assert marked.status_code == 200 and marked.json()["reviewed_by"] == tenant
+    viewer = browser.get(url).text
+    assert 'data-reviewed="true"' in viewer and f"Reviewed by {tenant}" in viewer
+    page = browser.get(f"/v1/jobs/{job_id}/result", headers=auth(key)).json()["pages"][0]
+    assert page["reviewed_at"] is not None and page["reviewed_by"] == tenant
+    unmarked = browser.post(f"{url}/review", json={"reviewed": False}, headers=headers)
+    assert unmarked.json()["reviewed_at"] is None
+
+    # A key that may only read can look, not write: no correction, no mark.
+    reader = new_key(tenant, scopes=[KeyScope.READ])
+    browser.post("/ui/login", data={"api_key": reader}, headers=SAME_ORIGIN)
+    token = re.search(r'data-csrf="([^"]+)"', browser.get(url).text)
+    assert token
+    read_headers = {**SAME_ORIGIN, "X-CSRF-Token": token.group(1)}
+    assert browser.get(f"{url}/lines/1/history").status_code == 200
+    for path, body in ((f"{url}/review", {"reviewed": True}), (f"{url}/lines/0", {"text": "x"})):
+        refused = browser.post(path, json=body, headers=read_headers)
+        assert refused.status_code == 403 and refused.json()["code"] == "missing_scope", path
+    browser.cookies.clear()
+    assert browser.get(f"{url}/lines/1/history").status_code == 401

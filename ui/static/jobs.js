@@ -1,14 +1,17 @@
-// Live jobs page: rows follow the server's changes over one SSE stream; when the stream
-// fails three times in a row, the page polls instead.
+// Live jobs page: rows follow the server's changes over the tab's jobs stream (live.js);
+// each row carries its cancel / retry-failed / delete buttons (actions.js).
+import { actionButtons } from "./actions.js";
+import { followJobs } from "./live.js";
+
 const table = document.querySelector("table.jobs tbody");
 const section = document.querySelector(".jobs-page");
-let failures = 0;
-let polling = null;
+const RETRYABLE = new Set(["failed", "partial"]);
 
-function cell(text, className) {
+function cell(content, className) {
   const td = document.createElement("td");
   if (className) td.className = className;
-  td.textContent = text;
+  if (typeof content === "string") td.textContent = content;
+  else td.append(content);
   return td;
 }
 
@@ -18,54 +21,30 @@ function pagesText(job) {
 }
 
 function nameCell(job) {
-  const td = document.createElement("td");
-  if (job.pages_done > 0) {
-    const a = document.createElement("a");
-    a.className = "open";
-    a.href = `/ui/jobs/${job.id}/pages/0`;
-    a.textContent = job.filename;
-    td.append(a);
-  } else {
-    td.textContent = job.filename;
-  }
-  return td;
+  if (job.pages_done === 0) return cell(job.filename);
+  const a = document.createElement("a");
+  a.className = "open";
+  a.href = `/ui/jobs/${job.id}/pages/0`;
+  a.textContent = job.filename;
+  return cell(a);
 }
 
 function apply(job) {
-  if (!table) return;
   let row = table.querySelector(`tr[data-job-id="${job.id}"]`);
-  const fresh = !row;
-  if (fresh) {
+  if (!row) {
     if (section.dataset.filtered === "true") return;  // a filtered list gains no new rows
     row = document.createElement("tr");
     row.dataset.jobId = job.id;
     table.prepend(row);
+    section.querySelector(".empty")?.remove();  // "No jobs yet." is no longer true
   }
   row.className = `job status-${job.status}`;
+  const name = job.filename || job.id;
   row.replaceChildren(
     nameCell(job), cell(job.status, "status"), cell(pagesText(job)),
     cell(job.created_at), cell(job.id, "id"),
+    cell(actionButtons("job", job.id, name, job.status, RETRYABLE.has(job.status))),
   );
 }
 
-function poll() {
-  fetch("/ui/jobs.json?seconds=10")
-    .then((answer) => (answer.ok ? answer.json() : []))
-    .then((jobs) => jobs.forEach(apply))
-    .catch(() => {});
-}
-
-if (table) {
-  const source = new EventSource("/ui/events");
-  source.addEventListener("jobs", (event) => {
-    failures = 0;
-    JSON.parse(event.data).forEach(apply);
-  });
-  source.addEventListener("error", () => {
-    failures += 1;
-    if (failures >= 3 && polling === null) {
-      source.close();
-      polling = setInterval(poll, 3000);
-    }
-  });
-}
+if (table) followJobs((jobs) => jobs.forEach(apply));

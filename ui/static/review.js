@@ -47,5 +47,23 @@ section.addEventListener("keydown", (event) => {
     list[at - 1].querySelector(".text").focus();
   }
 });
+// A crop the server no longer has (the page image was purged: 404) becomes a note instead
+// of a broken image; `error` does not bubble, so it is caught on the way down.
+function cropMissing(img) {
+  const note = document.createElement("span");
+  note.className = "crop-missing";
+  note.setAttribute("role", "img");
+  note.setAttribute("aria-label", img.alt);
+  note.textContent = "image no longer stored";
+  img.replaceWith(note);
+}
+section.addEventListener("error", (event) => {
+  if (event.target instanceof HTMLImageElement && event.target.classList.contains("crop")) {
+    cropMissing(event.target);
+  }
+}, true);
+for (const img of section.querySelectorAll("img.crop")) {
+  if (img.complete && img.naturalWidth === 0) cropMissing(img);  // failed before this ran
+}
 const first = items()[0];
 if (first) first.querySelector(".text").focus();

@@ -1,5 +1,7 @@
 // The page viewer: links each line box to its text both ways, colours lines by confidence,
-// moves between lines with the keyboard, zooms, and saves a corrected line with Enter.
+// moves between lines with the keyboard, zooms, saves a corrected line with Enter, shows the
+// focused line's history and marks the page reviewed.
+import "./actions.js";
 import { saveLine } from "./lines.js";
 
 const viewer = document.querySelector(".viewer");
@@ -11,7 +13,11 @@ const slider = document.getElementById("threshold");
 const sliderValue = document.getElementById("threshold-value");
 const lowCount = document.getElementById("low-count");
 const stage = document.getElementById("stage");
+const historyLine = document.getElementById("history-line");
+const historyRecognized = document.getElementById("history-recognized");
+const historyVersions = document.getElementById("history-versions");
 let zoom = 1;
+let historyTimer = null;
 
 function link(index, on) {
   const line = lines[Number(index)];
@@ -34,6 +40,47 @@ function colour() {
   lowCount.textContent = `${low} low`;
 }
 
+function versionItem(v) {
+  const item = document.createElement("li");
+  item.className = "version";
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = `v${v.version} · ${v.author} · ${v.created_at.slice(0, 19).replace("T", " ")} UTC`;
+  const what = document.createElement("span");
+  what.className = "what";
+  if (v.text_before === v.text_after) {
+    what.textContent = `confirmed “${v.text_after}”`;
+  } else {
+    const before = document.createElement("del");
+    before.textContent = v.text_before;
+    const after = document.createElement("ins");
+    after.textContent = v.text_after;
+    what.append(before, " → ", after);
+  }
+  item.append(who, what);
+  return item;
+}
+
+async function showHistory(index) {
+  const answer = await fetch(`${saveUrl}${index}/history`);
+  const body = await answer.json();
+  historyLine.textContent = `of line ${Number(index) + 1}`;
+  if (!answer.ok) {
+    historyRecognized.textContent = body.detail || `error ${answer.status}`;
+    historyVersions.replaceChildren();
+    return;
+  }
+  historyRecognized.textContent = body.versions.length
+    ? `Recognized as “${body.recognized_text}”.`
+    : `Recognized as “${body.recognized_text}”; not corrected yet.`;
+  historyVersions.replaceChildren(...body.versions.map(versionItem));
+}
+
+function followFocus(index) {
+  clearTimeout(historyTimer);  // moving quickly through lines asks only for the last one
+  historyTimer = setTimeout(() => showHistory(index), 150);
+}
+
 async function save(line) {
   const input = line.querySelector(".text");
   const state = line.querySelector(".state");
@@ -46,6 +93,7 @@ async function save(line) {
     input.dataset.saved = body.text;
     line.classList.add("corrected");
     state.textContent = "saved";
+    showHistory(line.dataset.line);
   } else {
     state.textContent = body.detail || `error ${status}`;
     line.classList.add("failed");
@@ -57,7 +105,7 @@ for (const line of lines) {
   const index = line.dataset.line;
   line.addEventListener("mouseenter", () => link(index, true));
   line.addEventListener("mouseleave", () => link(index, false));
-  input.addEventListener("focus", () => link(index, true));
+  input.addEventListener("focus", () => { link(index, true); followFocus(index); });
   input.addEventListener("blur", () => link(index, false));
   input.addEventListener("keydown", (event) => {
     const at = Number(index);
@@ -92,4 +140,31 @@ function setZoom(value) {
 }
 document.getElementById("zoom-in").addEventListener("click", () => setZoom(zoom * 1.25));
 document.getElementById("zoom-out").addEventListener("click", () => setZoom(zoom / 1.25));
+
+const mark = document.getElementById("review-mark");
+const markButton = document.getElementById("mark-reviewed");
+markButton.addEventListener("click", async () => {
+  const reviewed = mark.dataset.reviewed !== "true";
+  const state = document.getElementById("review-state");
+  const answer = await fetch(viewer.dataset.reviewUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ reviewed }),
+  });
+  const body = await answer.json();
+  if (!answer.ok) {
+    state.textContent = body.detail || `error ${answer.status}`;
+    return;
+  }
+  mark.dataset.reviewed = String(body.reviewed_at !== null);
+  mark.classList.toggle("reviewed", body.reviewed_at !== null);
+  state.textContent = body.reviewed_at
+    ? `Reviewed by ${body.reviewed_by} at ${body.reviewed_at.slice(0, 16).replace("T", " ")} UTC`
+    : "Not reviewed";
+  markButton.textContent = body.reviewed_at ? "Unmark reviewed" : "Mark page reviewed";
+});
+// Cancel or retry changes the job's status shown here: read the page again.
+viewer.addEventListener("quire:acted", (event) => {
+  if (event.detail.action !== "delete") window.location.reload();
+});
 colour();
