@@ -34,12 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     worker = sub.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu")
+    worker.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu, train")
     worker.add_argument(
         "--concurrency",
         type=int,
         default=None,
-        help="default: QUIRE_GPU_CONCURRENCY for gpu, 2 for cpu",
+        help="default: QUIRE_GPU_CONCURRENCY for gpu, 1 for train, 2 for cpu",
     )
     worker.add_argument(
         "--pool",
@@ -128,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         queues = args.queues.split(",")
         gpu = "gpu" in queues
         pool = args.pool or ("threads" if gpu else "prefork")
-        concurrency = args.concurrency or (settings.gpu_concurrency if gpu else 2)
+        # One training at a time per worker: a training uses the whole device.
+        default = settings.gpu_concurrency if gpu else (1 if queues == ["train"] else 2)
+        concurrency = args.concurrency or default
         try:
             run_worker(settings, queues, concurrency, pool)
         except LibArchiveMissing as e:

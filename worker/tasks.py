@@ -29,6 +29,7 @@ from worker.retry_policy import backoff_seconds, is_retryable
 from worker.webhook_delivery import deliver_webhook
 
 log = logging.getLogger("quire.worker")
+TRAINING_TIME_LIMIT = 7 * 24 * 3600
 Step = Callable[[WorkerContext], None]
 OnGiveUp = Callable[[WorkerContext, BaseException], None]
 OnRetry = Callable[[WorkerContext, BaseException], None]
@@ -121,9 +122,15 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
 
         run_step(self, ctx, v, lambda c: import_dataset(c, dataset_id), on_give_up=give_up)
 
-    # Trainings run for hours: no time limit; the lease in the database (not the broker's
-    # visibility timeout) decides who runs one, and the sweeper resends a lapsed one.
-    @app.task(name=RUN_TRAINING, bind=True, soft_time_limit=None, time_limit=None)
+    # Trainings run for hours: a week's limit (None would mean the pages' limit); the lease
+    # in the database, not the broker's visibility timeout, decides who runs one, and the
+    # sweeper resends a training whose lease lapsed.
+    @app.task(
+        name=RUN_TRAINING,
+        bind=True,
+        soft_time_limit=TRAINING_TIME_LIMIT,
+        time_limit=TRAINING_TIME_LIMIT + 60,
+    )
     def run_training_task(self: Task, v: int, training_id: str) -> None:
         from training.service.runner import run_training
 
