@@ -40,12 +40,13 @@ def split_pages(
     seed: int,
     val_gt: Sequence[Path] = (),
     image_dirs: Sequence[Path] = (),
+    max_pixels: int | None = None,
 ) -> PageSplit:
     """Import ``gt``; validation is ``val_gt`` when given, else a seeded page fraction."""
-    scan = scan_ground_truth(gt, image_dirs)
+    scan = scan_ground_truth(gt, image_dirs, max_pixels)
     problems = list(scan.problems)
     if val_gt:
-        held = scan_ground_truth(val_gt, image_dirs)
+        held = scan_ground_truth(val_gt, image_dirs, max_pixels)
         problems += held.problems
         return PageSplit(list(scan.pages), list(held.pages), problems)
     train, val = split_by_page(scan.pages, val_fraction, seed, key=lambda p: str(p.source))

@@ -68,12 +68,15 @@ def parse_ground_truth(xml_path: Path | str, image_dirs: Iterable[Path] = ()) ->
     return page
 
 
-def scan_ground_truth(paths: Iterable[Path | str], image_dirs: Iterable[Path] = ()) -> GtScan:
+def scan_ground_truth(
+    paths: Iterable[Path | str], image_dirs: Iterable[Path] = (), max_pixels: int | None = None
+) -> GtScan:
     """Every ground-truth file under ``paths`` imported, each bad one noted and passed over.
 
     Args:
         paths: Files, or folders searched recursively for ``*.xml`` (hidden ones skipped).
         image_dirs: Folders to look page images up in after those around each file.
+        max_pixels: Pages whose image is larger are passed over (``image_too_large``).
 
     Returns:
         The pages in sorted path order, and every problem met, per file and per line.
@@ -85,6 +88,11 @@ def scan_ground_truth(paths: Iterable[Path | str], image_dirs: Iterable[Path] = 
             page, problems = import_page(xml_path, images)
         except GroundTruthError as e:
             scan.problems.append(GtProblem(xml_path, e.code, e.message))
+            continue
+        if max_pixels is not None and page.width * page.height > max_pixels:
+            size = f"{page.width}x{page.height}"
+            message = f"the page image ({size}) is over the {max_pixels}-pixel limit"
+            scan.problems.append(GtProblem(xml_path, "image_too_large", message))
             continue
         scan.pages.append(page)
         scan.problems.extend(problems)

@@ -5,6 +5,7 @@ PostgreSQL, Redis and a local store."""
 from __future__ import annotations
 
 import io
+import re
 import json
 import tarfile
 import time
@@ -16,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shared.db.models import Training, WebhookDelivery
+from shared.db.models import TrainedModel, Training, WebhookDelivery
 from shared.db.session import transaction
 from shared.settings import Settings
 from tests.conftest import text_image
@@ -296,3 +297,109 @@ def test_a_model_in_use_is_not_deleted_and_others_never_see_it(
     )
     assert refused.status_code == 422 and refused.json()["code"] == "unknown_model"
     assert client.post(f"/v1/models/{trained_recognizer}/promote", headers=other).status_code == 422
+
+
+def test_pages_over_the_pixel_limit_are_passed_over(
+    client: TestClient, ctx: WorkerContext, key: str, pages: Path
+) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"max_image_pixels": 1_000_000})
+    done = imported(client, ctx, key, push(client, key, zipped(pages)))
+    assert done["status"] == "failed" and done["error"]["code"] == "dataset_empty"
+    assert {p["code"] for p in done["problems"]} == {"image_too_large"}
+
+
+def test_the_codec_grows_to_the_datasets_characters(
+    client: TestClient, ctx: WorkerContext, key: str, pages: Path, tmp_path: Path
+) -> None:
+    """A base model without a character the dataset writes is extended, not refused: the
+    new model's alphabet holds every character of the training lines."""
+    from training.recognizer.crnn import load_crnn
+
+    extended = tmp_path / "gt"
+    extended.mkdir()
+    for path in pages.iterdir():
+        data = path.read_bytes()
+        if path.suffix == ".xml":  # a pound sign the shipped model never wrote
+            data = data.replace(b"<Unicode>", "<Unicode>\u20a4".encode(), 3)
+        (extended / path.name).write_bytes(data)
+    dataset = imported(client, ctx, key, push(client, key, zipped(extended)))
+    assert "\u20a4" in dataset["stats"]["alphabet"]
+    _, base_codec, _ = load_crnn(Path("models/quire-htr-crnn/recognizer.pt"))
+    assert "\u20a4" not in base_codec.alphabet
+    body = {
+        "kind": "recognizer",
+        "dataset_id": dataset["id"],
+        "base_model": "quire-htr-crnn",
+        "max_epochs": 1,
+        "validation": {"fraction": 0.25, "seed": 3},
+        "options": RECOGNIZER_OPTIONS,
+    }
+    training = client.post("/v1/trainings", headers=auth(key), json=body).json()
+    run_training(ctx, training["id"])
+    done = client.get(f"/v1/trainings/{training['id']}", headers=auth(key)).json()
+    model = client.get(f"/v1/models/{done['model_id']}", headers=auth(key)).json()
+    with transaction(ctx.sessions) as session:
+        key_of = session.get(TrainedModel, model["id"]).object_key  # type: ignore[union-attr]
+    weights = tmp_path / "recognizer.pt"
+    weights.write_bytes(ctx.store.get_bytes(key_of))
+    _, codec, _ = load_crnn(weights)
+    assert "\u20a4" in codec.alphabet and set(base_codec.alphabet) <= set(codec.alphabet)
+
+
+def test_reconcile_sends_lost_trainings_once(
+    client: TestClient, ctx: WorkerContext, key: str, ready: dict, redis_client: Any
+) -> None:
+    from datetime import timedelta
+
+    from shared.db.models import utcnow
+    from worker.training_reconcile import reconcile_trainings, waiting_trainings
+
+    body = {"kind": "recognizer", "dataset_id": ready["id"], "options": RECOGNIZER_OPTIONS}
+    ids = [
+        client.post("/v1/trainings", headers=auth(key), json=body).json()["id"] for _ in range(4)
+    ]
+    redis_client.flushdb()  # Redis restarted empty: every message is gone
+    past = utcnow() - timedelta(minutes=5)
+    with transaction(ctx.sessions) as session:
+        rows = [session.get(Training, i) for i in ids]
+        for row in rows:
+            row.created_at = past  # type: ignore[union-attr]
+        lapsed, live = rows[1], rows[2]
+        lapsed.status, lapsed.lease_expires_at = "running", past  # type: ignore[union-attr]
+        live.status = "running"  # type: ignore[union-attr]
+        live.lease_expires_at = utcnow() + timedelta(minutes=5)  # type: ignore[union-attr]
+        rows[3].status = "succeeded"  # type: ignore[union-attr]
+    assert reconcile_trainings(ctx, redis_client) == 2
+    assert waiting_trainings(redis_client) == {ids[0], ids[1]}
+    assert reconcile_trainings(ctx, redis_client) == 0  # their messages wait: none sent again
+
+
+def test_two_jobs_with_two_models_on_one_worker_at_once(
+    client: TestClient,
+    ctx: WorkerContext,
+    key: str,
+    trained_recognizer: str,
+) -> None:
+    import threading
+
+    ctx.settings = ctx.settings.model_copy(update={"loaded_models_max_mb": 1})
+    jobs = []
+    for model in ("quire-htr-crnn", trained_recognizer):
+        page = text_image(["two models", "one worker"])
+        answer = client.post(
+            "/v1/jobs", headers=auth(key), files={"file": ("p.png", page)}, data={"model": model}
+        )
+        jobs.append(answer.json()["id"])
+    threads = [threading.Thread(target=ocr_page, args=(ctx, job, 0)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    names = [
+        client.get(f"/v1/jobs/{job}/result", headers=auth(key)).json()["model"] for job in jobs
+    ]
+    assert "quire-htr-crnn@sha256:" in names[0], names
+    assert re.search(r"recognizer-v\d+@sha256:", names[1]), names
+    chosen = ctx._chosen
+    assert chosen is not None and chosen.loads == 2
+    assert chosen.evictions == 1  # a 1 MB budget keeps one of the two loaded

@@ -220,7 +220,9 @@ def train_crnn(
     val_raw = prepare_lines(val, config.shape)
     if not train_raw.arrays or not val_raw.arrays:
         raise ValueError("training needs at least one training and one validation line")
-    alphabet = config.alphabet or CtcCodec.from_texts(train_raw.texts, BASE_ALPHABET).alphabet
+    alphabet = (
+        config.alphabet or CtcCodec.from_texts(train_raw.texts, _base_alphabet(config)).alphabet
+    )
     codec = CtcCodec(alphabet)
     run = _Run(config, codec)
     last = config.out_dir / LAST_FILE
@@ -237,6 +239,18 @@ def train_crnn(
         flush=True,
     )
     return _loop(run, train_set, val_set, on_epoch)
+
+
+def _base_alphabet(config: CrnnTrainConfig) -> str:
+    """What the codec always holds: printable ASCII, and a base model's own characters, so a
+    fine-tuned model still writes everything its base could and learns the dataset's new ones
+    (their output rows start fresh)."""
+    if config.base_model is None:
+        return BASE_ALPHABET
+    from training.recognizer.crnn import load_crnn
+
+    _, base_codec, _ = load_crnn(config.base_model, "cpu")
+    return BASE_ALPHABET + base_codec.alphabet
 
 
 def _loop(

@@ -109,7 +109,7 @@ def read_dataset(store: ObjectStore, key: str, work: Path, settings: Settings) -
     except DatasetArchiveError as e:
         outcome.error = ("corrupt_archive", str(e))
         return outcome
-    scan = scan_ground_truth([files])
+    scan = scan_ground_truth([files], max_pixels=settings.max_image_pixels)
     outcome.problems += [
         {
             "file": str(p.path.relative_to(files)) if p.path.is_relative_to(files) else p.path.name,

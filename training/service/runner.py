@@ -172,7 +172,7 @@ def _train_with_oom_retry(
     try:
         return _train(ctx, spec, work, beat)
     except RuntimeError as e:
-        if "out of memory" not in str(e).lower():
+        if not _out_of_memory(e):
             raise
         batch = int(spec.options.get("batch_size", 16))
         if batch <= 1 or spec.options.get("oom_retried"):
@@ -184,9 +184,19 @@ def _train_with_oom_retry(
         retry = Spec(**{**asdict(spec), "options": halved})
         for child in list(work.iterdir()):
             _remove(child)
-        outcome = _train(ctx, retry, work, beat)
+        try:
+            outcome = _train(ctx, retry, work, beat)
+        except RuntimeError as again:
+            if not _out_of_memory(again):
+                raise
+            message = f"out of memory at batch sizes {batch} and {batch // 2}"
+            raise TrainingFailed("out_of_memory", message) from again
         outcome.options = halved
         return outcome
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    return "out of memory" in str(error).lower()
 
 
 def _remove(path: Path) -> None:
@@ -211,7 +221,11 @@ def _train(ctx: WorkerContext, spec: Spec, work: Path, beat: leases.Heartbeat) -
         )
         val_dirs.append(val_dir)
     split = split_pages(
-        [train_dir], val_fraction=spec.validation_fraction, seed=spec.seed, val_gt=val_dirs
+        [train_dir],
+        val_fraction=spec.validation_fraction,
+        seed=spec.seed,
+        val_gt=val_dirs,
+        max_pixels=ctx.settings.max_image_pixels,
     )
     if not split.train or not split.val:
         raise TrainingFailed(
