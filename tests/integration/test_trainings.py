@@ -5,8 +5,8 @@ PostgreSQL, Redis and a local store."""
 from __future__ import annotations
 
 import io
-import re
 import json
+import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator
