@@ -403,3 +403,50 @@ def test_two_jobs_with_two_models_on_one_worker_at_once(
     chosen = ctx._chosen
     assert chosen is not None and chosen.loads == 2
     assert chosen.evictions == 1  # a 1 MB budget keeps one of the two loaded
+
+
+def test_a_corrected_batch_becomes_a_dataset(
+    client: TestClient, ctx: WorkerContext, key: str, tmp_path: Path
+) -> None:
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.fakes import striped_page
+
+    def png(pixels: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, "PNG")
+        return out.getvalue()
+
+    files = [("files", (f"p{i}.png", png(striped_page([20, 30, 24])))) for i in range(2)]
+    batch = client.post("/v1/batches", headers=auth(key), files=files).json()
+    items = client.get(f"/v1/batches/{batch['id']}/items", headers=auth(key)).json()["items"]
+    for item in items:
+        prepare_job(ctx, item["job_id"])
+        ocr_page(ctx, item["job_id"], 0)
+    first = items[0]["job_id"]
+    fixed = client.patch(
+        f"/v1/jobs/{first}/pages/0/lines/1",
+        headers=auth(key),
+        json={"text": "Dear Annie, thank you"},
+    )
+    assert fixed.status_code == 200, fixed.text
+    answer = client.post(
+        "/v1/datasets", headers=auth(key), json={"from_batch": batch["id"], "name": "checked"}
+    )
+    assert answer.status_code == 202, answer.text
+    dataset = imported(client, ctx, key, answer.json())
+    assert dataset["status"] == "ready", dataset
+    assert dataset["from_batch"] == batch["id"] and dataset["name"] == "checked"
+    assert dataset["stats"]["pages"] == 2 and dataset["stats"]["lines"] == 6
+    with transaction(ctx.sessions) as session:
+        from shared.db.models import Dataset
+
+        source = session.get(Dataset, dataset["id"]).source_key  # type: ignore[union-attr]
+    with zipfile.ZipFile(io.BytesIO(ctx.store.get_bytes(source))) as zf:
+        texts = b"".join(zf.read(n) for n in zf.namelist() if n.endswith(".xml"))
+    assert b"Dear Annie, thank you" in texts
+    assert client.delete(f"/v1/datasets/{dataset['id']}", headers=auth(key)).status_code == 204
+    assert not ctx.store.exists(source)
