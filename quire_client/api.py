@@ -1,4 +1,5 @@
-"""A small typed client for quire's v1 REST API (jobs, batches, presigned uploads).
+"""A small typed client for quire's v1 REST API (jobs, batches, presigned uploads, datasets,
+trainings and models).
 
 Every call either returns a typed resource or raises a ``ClientError``: problem+json
 answers become ``ApiError``; 429 and 503 are retried after their ``Retry-After``.
@@ -20,6 +21,7 @@ from quire_client.models import Batch, Job, Resource, Upload
 from quire_client.multipart import file_form
 from quire_client.retry import API_ATTEMPTS, retry_after_seconds, retry_wait
 from quire_client.streams import CountedBody, ProgressHook
+from quire_client.training_resources import Dataset, Model, Training
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 USER_AGENT = "quire-client/0.1"
@@ -153,7 +155,8 @@ class QuireApi:
 
         Args:
             path: The image, PDF or TIFF.
-            fields: Optional form fields: ``priority``, ``callback_url``, ``metadata``.
+            fields: Optional form fields: ``priority``, ``callback_url``, ``metadata``,
+                ``model``.
             media_type: The file's media type.
             on_bytes: Called as file bytes are sent (an upload progress bar).
         """
@@ -211,13 +214,16 @@ class QuireApi:
         priority: str = "bulk",
         callback_url: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        model: str | None = None,
     ) -> Batch:
-        """``POST /v1/batches`` for an archive sent through ``/v1/uploads``."""
+        """``POST /v1/batches`` for an archive sent through ``/v1/uploads``; ``model`` (a model
+        id or shipped name, or detector+recognizer) instead of the tenant's defaults."""
         payload = {
             "upload_id": upload_id,
             "priority": priority,
             "callback_url": callback_url,
             "metadata": dict(metadata or {}),
+            **({"model": model} if model else {}),
         }
         return Batch.from_json(*self._json("POST", "/v1/batches", json_body=payload))
 
@@ -286,3 +292,76 @@ class QuireApi:
         if not etag:
             raise ClientError("the store answered a part upload without an ETag")
         return etag
+
+    # --- datasets, trainings and models ---------------------------------------------------
+
+    def create_dataset(
+        self,
+        path: Path,
+        *,
+        name: str | None,
+        media_type: str,
+        idempotency_key: str,
+        on_bytes: ProgressHook | None = None,
+    ) -> Dataset:
+        """``POST /v1/datasets``: a zip or tar of page images with PAGE XML or ALTO, streamed.
+
+        Args:
+            path: The archive.
+            name: The dataset's name (default: the archive's file name).
+            media_type: The archive's media type.
+            idempotency_key: Sent as ``Idempotency-Key``: a retried request makes one dataset.
+            on_bytes: Called as file bytes are sent (an upload progress bar).
+        """
+        form = file_form(
+            path, {"name": name} if name else {}, media_type=media_type, on_bytes=on_bytes
+        )
+        headers = {
+            "Content-Type": form.content_type,
+            "Content-Length": str(form.length),
+            "Idempotency-Key": idempotency_key,
+        }
+        body, retry_after = self._json("POST", "/v1/datasets", body=form.body, headers=headers)
+        return Dataset.from_json(body, retry_after)
+
+    def dataset_from_batch(
+        self, batch_id: str, *, name: str | None, idempotency_key: str
+    ) -> Dataset:
+        """``POST /v1/datasets`` with ``from_batch``: a batch's pages with their current text."""
+        payload = {"from_batch": batch_id, **({"name": name} if name else {})}
+        headers = {"Idempotency-Key": idempotency_key}
+        body, retry_after = self._json("POST", "/v1/datasets", json_body=payload, headers=headers)
+        return Dataset.from_json(body, retry_after)
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        """``GET /v1/datasets/{id}``."""
+        return Dataset.from_json(*self._json("GET", f"/v1/datasets/{dataset_id}"))
+
+    def delete(self, path: str) -> None:
+        """``DELETE`` a dataset or model (``/v1/datasets/{id}``, ``/v1/models/{id}``)."""
+        self._send("DELETE", path).close()
+
+    def create_training(self, payload: Mapping[str, Any], idempotency_key: str) -> Training:
+        """``POST /v1/trainings`` with the request's JSON (the server fills in defaults)."""
+        headers = {"Idempotency-Key": idempotency_key}
+        body, retry_after = self._json(
+            "POST", "/v1/trainings", json_body=dict(payload), headers=headers
+        )
+        return Training.from_json(body, retry_after)
+
+    def get_training(self, training_id: str) -> Training:
+        """``GET /v1/trainings/{id}``: its status, every epoch's figures and an ETA."""
+        return Training.from_json(*self._json("GET", f"/v1/trainings/{training_id}"))
+
+    def cancel_training(self, training_id: str) -> Training:
+        """``POST /v1/trainings/{id}/cancel``: a running one stops after its current epoch."""
+        return Training.from_json(*self._json("POST", f"/v1/trainings/{training_id}/cancel"))
+
+    def list_models(self) -> list[Model]:
+        """``GET /v1/models``: the shipped models, then the tenant's trained ones."""
+        body, _ = self._json("GET", "/v1/models")
+        return [Model.from_json(item) for item in body.get("items") or []]
+
+    def promote_model(self, model_id: str) -> Model:
+        """``POST /v1/models/{id}/promote``: the tenant's default of its kind from now on."""
+        return Model.from_json(self._json("POST", f"/v1/models/{model_id}/promote")[0])

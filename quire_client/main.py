@@ -1,7 +1,9 @@
-"""The client commands: ``quire submit``, ``status``, ``results``, ``jobs`` and ``batches``.
+"""The client commands: ``quire submit``, ``status``, ``results``, ``jobs`` and ``batches``;
+``datasets``, ``train``, ``trainings`` and ``models`` (``training_cli``).
 
 Every ``ClientError`` is turned into ``error: ...`` on stderr and exit code 2 here, at this
-one boundary; waiting ends with 0 (succeeded), 3 (partial) or 4 (failed or canceled).
+one boundary; waiting ends with 0 (succeeded, or a dataset ready), 3 (partial) or 4 (failed,
+canceled, or a training that did not converge).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import httpx
 from quire_client.api import DEFAULT_URL, QuireApi
 from quire_client.errors import ClientError
 from quire_client.formats import parse_formats
-from quire_client.listing import ListQuery, header, page_size, rows, table_line
+from quire_client.listing import add_list_options, print_listing, query_of
 from quire_client.models import Job
 from quire_client.progress import Progress, bars_enabled
 from quire_client.results import download_batch, download_job
 from quire_client.submit import SubmitOptions, run_submit, saved_line
 from quire_client.summary import describe
+from quire_client.training_cli import COMMANDS as TRAINING_COMMANDS
+from quire_client.training_cli import register as register_training_commands
 
 DEV_KEY_FILE = Path(".quire", "dev-api-key")
 EXIT_INTERRUPTED = 130
@@ -94,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--priority", choices=["interactive", "bulk"])
     submit.add_argument("--callback-url", help="webhook called when it finishes")
     submit.add_argument("--metadata", type=_metadata, help="a JSON object kept with it")
+    submit.add_argument(
+        "--model", help="a model id or shipped name, or DETECTOR+RECOGNIZER (`quire models list`)"
+    )
     submit.add_argument("--wait", action="store_true", help="wait until it finishes")
     submit.add_argument("--out", type=Path, help="download results here (implies --wait)")
     submit.add_argument("--format", type=_formats, default=["json"], help=FORMAT_HELP)
@@ -107,20 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--format", type=_formats, default=["json"], help=FORMAT_HELP)
     for kind, name in (("job", "jobs"), ("batch", "batches")):
         listing = sub.add_parser(name, parents=[common], help=f"list your {name}, newest first")
-        listing.set_defaults(kind=kind)
-        listing.add_argument(
-            "--status", action="append", default=[], help="only this status (repeatable)"
-        )
-        listing.add_argument("--after", help="created at or after (ISO 8601, UTC if no zone)")
-        listing.add_argument("--before", help="created before (ISO 8601, UTC if no zone)")
-        listing.add_argument(
-            "--metadata", action="append", default=[], metavar="KEY=VALUE", help="(repeatable)"
-        )
-        if kind == "job":
-            listing.add_argument("--batch", help="only this batch's jobs")
-        listing.add_argument("--limit", type=int, default=20, help="rows to show (default 20)")
-        listing.add_argument("--all", action="store_true", help="every row, page after page")
-        listing.add_argument("--json", action="store_true", help="one JSON object a line")
+        add_list_options(listing, kind)
+    register_training_commands(sub, common)
     return parser
 
 
@@ -130,6 +125,7 @@ def _submit(api: QuireApi, args: argparse.Namespace, progress: Progress, out: Te
         priority=args.priority,
         callback_url=args.callback_url,
         metadata=args.metadata,
+        model=args.model,
         wait=args.wait or args.out is not None,
         out=args.out,
         formats=args.format,
@@ -157,22 +153,7 @@ def _results(api: QuireApi, args: argparse.Namespace, progress: Progress, out: T
 
 
 def _list(api: QuireApi, args: argparse.Namespace, progress: Progress, out: TextIO) -> int:
-    if args.limit < 1:
-        raise ClientError("--limit must be at least 1")
-    query = ListQuery(
-        kind=args.kind,
-        statuses=args.status,
-        created_after=args.after,
-        created_before=args.before,
-        batch_id=getattr(args, "batch", None),
-        metadata=args.metadata,
-        limit=None if args.all else args.limit,
-    )
-    listed = rows(api.list_pages(query.path, query.params(), page_size(query)), query)
-    if not args.json:
-        print(header(query.kind), file=out)
-    for resource in listed:
-        print(json.dumps(resource.raw) if args.json else table_line(resource), file=out)
+    print_listing(api, query_of(args), args.json, out)
     return 0
 
 
@@ -183,6 +164,7 @@ COMMANDS: dict[str, Command] = {
     "results": _results,
     "jobs": _list,
     "batches": _list,
+    **TRAINING_COMMANDS,
 }
 
 
@@ -212,9 +194,10 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one client command; ``argv[0]`` names it (``submit``, ``status``, ``jobs``...).
+    """Run one client command; ``argv[0]`` names it (``submit``, ``status``, ``datasets``...).
 
     Returns:
-        The exit code: 0 done, 2 error, 3 partial, 4 failed or canceled, 130 interrupted.
+        The exit code: 0 done, 2 error, 3 partial, 4 failed, canceled or did not converge,
+        130 interrupted.
     """
     return run(sys.argv[1:] if argv is None else argv)

@@ -1,4 +1,5 @@
-"""The contract's resources as the client reads them: jobs, batches and uploads.
+"""The contract's resources as the client reads them: jobs, batches and uploads (datasets,
+trainings and models: ``training_resources``).
 
 Only the fields the client uses are typed; ``raw`` keeps the whole body for ``--json``.
 """
@@ -11,7 +12,8 @@ from typing import Any
 TERMINAL_STATUSES = frozenset({"succeeded", "partial", "failed", "canceled"})
 
 
-def _error_text(error: Any) -> str | None:
+def error_text(error: Any) -> str | None:
+    """``code: message`` of an ``error`` object, or None when there is none."""
     if not isinstance(error, dict):
         return None
     return f"{error.get('code', 'error')}: {error.get('message', '')}"
@@ -42,7 +44,7 @@ class Job:
             pages_total=int(body.get("pages_total") or 0),
             pages_done=int(body.get("pages_done") or 0),
             pages_failed=int(body.get("pages_failed") or 0),
-            error=_error_text(body.get("error")),
+            error=error_text(body.get("error")),
             raw=body,
             retry_after=retry_after,
         )
@@ -89,7 +91,7 @@ class Batch:
             pages_failed=int(body.get("pages_failed") or 0),
             progress=float(body.get("progress") or 0.0),
             eta_seconds=None if eta is None else int(eta),
-            error=_error_text(body.get("error")),
+            error=error_text(body.get("error")),
             raw=body,
             retry_after=retry_after,
         )

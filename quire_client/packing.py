@@ -18,6 +18,7 @@ from quire_client.errors import InputError
 from quire_client.streams import CHUNK_BYTES
 
 InputKind = Literal["document", "archive", "folder"]
+NameFilter = Callable[[str], bool]
 ZIP = "application/zip"
 GZIP = "application/gzip"
 TAR = "application/x-tar"
@@ -120,17 +121,18 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name.endswith(STATE_SUFFIX)
 
 
-def folder_files(folder: Path) -> list[tuple[Path, str]]:
+def folder_files(folder: Path, keep: NameFilter | None = None) -> list[tuple[Path, str]]:
     """The files to send from a folder, as (path, name in the zip), sorted by name.
 
-    Hidden files and folders (a leading dot) and quire state files are left out.
+    Hidden files and folders (a leading dot) and quire state files are left out, and with
+    ``keep`` every file whose name it refuses.
     """
     found: list[tuple[Path, str]] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not _hidden(d))
         for name in sorted(files):
             path = Path(root, name)
-            if not _hidden(name) and path.is_file():
+            if not _hidden(name) and (keep is None or keep(name)) and path.is_file():
                 found.append((path, path.relative_to(folder).as_posix()))
     return sorted(found, key=lambda entry: entry[1])
 
@@ -141,13 +143,19 @@ def compression_for(name: str) -> int:
     return zipfile.ZIP_STORED if suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
 
 
-def pack_folder(folder: Path, dest: Path, on_bytes: Callable[[int], None] | None = None) -> int:
+def pack_folder(
+    folder: Path,
+    dest: Path,
+    on_bytes: Callable[[int], None] | None = None,
+    keep: NameFilter | None = None,
+) -> int:
     """Write the folder's files into a zip at ``dest``, one chunk at a time.
 
     Args:
         folder: The folder; paths in the zip are relative to it.
         dest: The zip to write (replaced if it exists).
         on_bytes: Called with the number of input bytes packed, chunk by chunk.
+        keep: Which file names to pack (default: every file not hidden).
 
     Returns:
         The number of files packed.
@@ -155,7 +163,7 @@ def pack_folder(folder: Path, dest: Path, on_bytes: Callable[[int], None] | None
     Raises:
         InputError: The folder holds no file to send.
     """
-    files = folder_files(folder)
+    files = folder_files(folder, keep)
     if not files:
         raise InputError(f"{folder}: no files to send (hidden files are skipped)")
     with zipfile.ZipFile(dest, "w", allowZip64=True) as archive:
@@ -170,6 +178,6 @@ def pack_folder(folder: Path, dest: Path, on_bytes: Callable[[int], None] | None
     return len(files)
 
 
-def folder_bytes(folder: Path) -> int:
+def folder_bytes(folder: Path, keep: NameFilter | None = None) -> int:
     """The total size of the files ``pack_folder`` would pack (for a progress bar)."""
-    return sum(path.stat().st_size for path, _ in folder_files(folder))
+    return sum(path.stat().st_size for path, _ in folder_files(folder, keep))

@@ -46,9 +46,11 @@ class Progress:
             total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, miniters=1
         )
 
-    def count_bar(self, total: int | None, desc: str, unit: str) -> tqdm[Any]:
-        """A bar counting things (pages processed)."""
-        return self._bar(total=total, desc=desc, unit=unit)
+    def count_bar(
+        self, total: int | None, desc: str, unit: str, bar_format: str | None = None
+    ) -> tqdm[Any]:
+        """A bar counting things (pages processed, epochs), in tqdm's ``bar_format`` if given."""
+        return self._bar(total=total, desc=desc, unit=unit, bar_format=bar_format)
 
     def note(self, message: str) -> None:
         """A line for the user that stays whether or not bars are drawn."""

@@ -42,6 +42,7 @@ class SubmitOptions:
     priority: str | None = None
     callback_url: str | None = None
     metadata: dict[str, Any] | None = None
+    model: str | None = None  # a model id or shipped name, or detector+recognizer
     wait: bool = False
     out: Path | None = None
     formats: list[str] = field(default_factory=lambda: ["json"])
@@ -113,7 +114,11 @@ def _known(api: QuireApi, state: SubmitState, state_file: StateFile) -> Resource
 
 
 def _form_fields(options: SubmitOptions) -> dict[str, str]:
-    fields = {"priority": options.priority, "callback_url": options.callback_url}
+    fields = {
+        "priority": options.priority,
+        "callback_url": options.callback_url,
+        "model": options.model,
+    }
     found = {name: value for name, value in fields.items() if value is not None}
     if options.metadata is not None:
         found["metadata"] = json.dumps(options.metadata)
@@ -150,6 +155,7 @@ def _create(
         priority=options.priority or "bulk",
         callback_url=options.callback_url,
         metadata=options.metadata,
+        model=options.model,
     )
     state.batch_id = batch.id
     state_file.save(state)

@@ -1,8 +1,13 @@
-"""``--wait``: poll a job or batch until it ends, with a processing bar; its exit code."""
+"""``--wait``: poll a job, batch, dataset or training until it ends; the exit codes it gives.
+
+One polling loop for every resource: it waits what ``Retry-After`` asks (at most 5 s) and
+tolerates a few consecutive failed polls (server restarting, network blip).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from tqdm import tqdm
 
@@ -17,9 +22,56 @@ EXIT_SUCCEEDED, EXIT_PARTIAL, EXIT_FAILED = 0, 3, 4
 EXIT_CODES = {"succeeded": EXIT_SUCCEEDED, "partial": EXIT_PARTIAL}
 
 
+class Pollable(Protocol):
+    """What the loop needs of a resource: whether it ended, and the wait the server asked."""
+
+    @property
+    def terminal(self) -> bool: ...
+
+    @property
+    def retry_after(self) -> float | None: ...
+
+
+P = TypeVar("P", bound=Pollable)
+
+
 def exit_code_for(status: str) -> int:
     """0 succeeded, 3 partial, 4 failed or canceled (or anything else that ended badly)."""
     return EXIT_CODES.get(status, EXIT_FAILED)
+
+
+def poll_until_terminal(
+    api: QuireApi,
+    resource: P,
+    refresh: Callable[[P], P],
+    progress: Progress,
+    on_each: Callable[[P], None] | None = None,
+) -> P:
+    """Poll with ``refresh`` until the resource is terminal, calling ``on_each`` on every state.
+
+    Returns:
+        The terminal resource.
+
+    Raises:
+        ClientError: A poll failed for a reason that will not pass, or too many in a row did.
+    """
+    failures = 0
+    while True:
+        if on_each is not None:
+            on_each(resource)
+        if resource.terminal:
+            return resource
+        api.sleep(poll_delay(resource.retry_after))
+        try:
+            resource = refresh(resource)
+            failures = 0
+        except ClientError as e:
+            failures += 1
+            transient = e.retryable or isinstance(e, ServerUnreachable)
+            if not transient or failures >= POLL_ERRORS_TOLERATED:
+                raise
+            progress.note(f"polling failed ({e}); trying again")
+            api.sleep(backoff_seconds(failures))
 
 
 def _show(bar: tqdm[Any], resource: Resource) -> None:
@@ -31,28 +83,11 @@ def _show(bar: tqdm[Any], resource: Resource) -> None:
 
 
 def wait_until_done(api: QuireApi, resource: Resource, progress: Progress) -> Resource:
-    """Poll until the job or batch is terminal; waits what ``Retry-After`` asks, up to 5 s.
-
-    A few consecutive failed polls (server restarting, network blip) are tolerated.
+    """Poll a job or batch until it is terminal, with a bar of pages processed.
 
     Returns:
         The terminal job or batch.
     """
-    failures = 0
     bar = progress.count_bar(resource.pages_total or None, f"{resource.kind} {resource.id}", "page")
     with bar:
-        while True:
-            _show(bar, resource)
-            if resource.terminal:
-                return resource
-            api.sleep(poll_delay(resource.retry_after))
-            try:
-                resource = api.refresh(resource)
-                failures = 0
-            except ClientError as e:
-                failures += 1
-                transient = e.retryable or isinstance(e, ServerUnreachable)
-                if not transient or failures >= POLL_ERRORS_TOLERATED:
-                    raise
-                progress.note(f"polling failed ({e}); trying again")
-                api.sleep(backoff_seconds(failures))
+        return poll_until_terminal(api, resource, api.refresh, progress, lambda r: _show(bar, r))
