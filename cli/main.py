@@ -12,7 +12,19 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 # Client commands run the client package alone: it imports no server code.
-CLIENT_COMMANDS = ("submit", "status", "results", "jobs", "batches")
+CLIENT_COMMANDS = ("submit", "status", "results", "jobs", "batches", "datasets", "trainings")
+CLIENT_MODEL_VERBS = ("list", "promote", "delete")  # `models build` stays the server's
+
+
+def is_client_command(words: Sequence[str]) -> bool:
+    """Whether the words name a client command (``train --remote``: the server trains)."""
+    if not words:
+        return False
+    if words[0] == "train":
+        return "--remote" in words
+    if words[0] == "models":
+        return len(words) > 1 and words[1] in CLIENT_MODEL_VERBS
+    return words[0] in CLIENT_COMMANDS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         ("results", "client: download results into a folder"),
         ("jobs", "client: list your jobs, newest first, with filters"),
         ("batches", "client: list your batches, newest first, with filters"),
+        ("datasets", "client: push, list, show, delete datasets to train on"),
+        ("trainings", "client: watch, list, show, cancel trainings on the server"),
     ):
         sub.add_parser(name, help=text, add_help=False)
     sub.add_parser("sweeper", help="run the periodic sweeper (webhook retries, retention)")
@@ -83,13 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     from cli import synth_cmd
 
     synth_cmd.register(sub)
+    from cli import backup_cmd
+
+    backup_cmd.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one command."""
     words = list(sys.argv[1:] if argv is None else argv)
-    if words and words[0] in CLIENT_COMMANDS:
+    if is_client_command(words):
         from quire_client.main import main as client_main
 
         return client_main(words)
@@ -146,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         upgrade(settings.effective_database_url)
         return 0
+    if args.command in ("backup", "restore"):
+        from cli import backup_cmd
+
+        return backup_cmd.run(args, settings)
     if args.command == "tenants":
         from cli import tenants_cmd
 

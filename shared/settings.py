@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(30.0, gt=0, description="Broker vs DB check.")
     stale_after_seconds: float = Field(60.0, gt=0, description="Queued this long: check it.")
     page_lease_seconds: int | None = Field(None, description="Running this long: 2x time limit.")
+    worker_dead_after_seconds: float = Field(
+        20.0, ge=3, description="A GPU worker silent this long is dead: its pages go back."
+    )
+    reclaim_interval_seconds: float = Field(3.0, gt=0, description="Sweeper's dead-worker check.")
     training_lease_seconds: int = Field(
         120, ge=10, description="A training's lease; its worker renews it every third of it."
     )

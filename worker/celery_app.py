@@ -67,14 +67,29 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
     if loads_engine:
         serve_metrics(settings.worker_metrics_port)
         beats = redis_from_url(settings.broker_url)
-        start_heartbeat(beats, GPU_QUEUE, name, ctx.in_flight, stop_beating)
+        ctx.worker_name = name  # its page claims carry it: the sweeper reclaims them fast
+        start_heartbeat(
+            beats,
+            GPU_QUEUE,
+            name,
+            ctx.in_flight,
+            stop_beating,
+            ttl=settings.worker_dead_after_seconds,
+        )
 
         def draining(**_: object) -> None:
             # Not ready any more: the scaler stops counting it as capacity at once.
             ctx.in_flight.draining = True
             log.info("draining: no new pages; %d in flight", ctx.in_flight.count)
             with contextlib.suppress(redis.RedisError):
-                beat(beats, GPU_QUEUE, name, ctx.in_flight.count, draining=True)
+                beat(
+                    beats,
+                    GPU_QUEUE,
+                    name,
+                    ctx.in_flight.count,
+                    draining=True,
+                    ttl=settings.worker_dead_after_seconds,
+                )
 
         worker_shutting_down.connect(draining, weak=False)
 

@@ -31,6 +31,8 @@ class WorkerContext:
     store: ObjectStore
     producer: Celery
     in_flight: InFlight = field(default_factory=InFlight)
+    # The heartbeat name of this process's worker: its page claims carry it (fast reclaim).
+    worker_name: str | None = None
     _engine: OcrEngine | None = None
     _runner: BatchedPageRunner | None = None
     _chosen: ModelRunners | None = None

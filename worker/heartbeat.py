@@ -2,9 +2,11 @@
 
 Each worker process refreshes ``quire:workers:<queue>:<name>`` (value: pages in flight, then
 ``:draining`` once a shutdown has begun) every ``HEARTBEAT_SECONDS``; the key expires after
-``HEARTBEAT_TTL`` so a vanished worker drops out. The scaler counts the ready keys as running
-workers (a draining worker takes no new page: it is no longer ready), and never scales below
-the workers still holding pages, draining ones included.
+``QUIRE_WORKER_DEAD_AFTER_SECONDS`` (``HEARTBEAT_TTL`` by default) so a vanished worker drops
+out, and the sweeper hands the pages it held back to the queue (``worker/reclaim.py``). The
+scaler counts the ready keys as running workers (a draining worker takes no new page: it is no
+longer ready), and never scales below the workers still holding pages, draining ones
+included.
 """
 
 from __future__ import annotations
@@ -48,11 +50,16 @@ class InFlight:
 
 
 def beat(
-    client: redis.Redis, queue: str, name: str, in_flight: int, draining: bool = False
+    client: redis.Redis,
+    queue: str,
+    name: str,
+    in_flight: int,
+    draining: bool = False,
+    ttl: float = HEARTBEAT_TTL,
 ) -> None:
-    """Publish one heartbeat."""
+    """Publish one heartbeat, alive for ``ttl`` seconds."""
     value = f"{in_flight}:{DRAINING}" if draining else str(in_flight)
-    client.set(heartbeat_key(queue, name), value, ex=HEARTBEAT_TTL)
+    client.set(heartbeat_key(queue, name), value, ex=max(1, round(ttl)))
 
 
 def start_heartbeat(
@@ -62,13 +69,14 @@ def start_heartbeat(
     pages: InFlight,
     stop: threading.Event,
     interval: float = HEARTBEAT_SECONDS,
+    ttl: float = HEARTBEAT_TTL,
 ) -> threading.Thread:
     """Beat on a daemon thread until ``stop`` is set, then remove the key."""
 
     def loop() -> None:
         while not stop.is_set():
             try:
-                beat(client, queue, name, pages.count, pages.draining)
+                beat(client, queue, name, pages.count, pages.draining, ttl)
             except redis.RedisError as e:
                 log.warning("heartbeat failed: %s", e)
             stop.wait(interval)
@@ -96,6 +104,15 @@ def read_fleet(client: redis.Redis, queue: str) -> Fleet:
         running=sum(1 for _, draining in values if not draining),
         busy=sum(1 for pages, _ in values if pages > 0),
     )
+
+
+def live_workers(client: redis.Redis, queue: str) -> set[str]:
+    """Names of the workers of ``queue`` whose heartbeat has not expired (draining too)."""
+    prefix = f"{PREFIX}:{queue}:"
+    return {
+        (key.decode() if isinstance(key, bytes) else key)[len(prefix) :]
+        for key in client.scan_iter(match=f"{prefix}*", count=500)
+    }
 
 
 def parse_beat(value: bytes | str) -> tuple[int, bool]:

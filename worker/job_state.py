@@ -7,6 +7,7 @@ terminal only through ``finish_job`` (``shared.lifecycle``, shared with the API'
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -16,6 +17,8 @@ from shared.db.models import Job, JobStatus, Page, PageStatus, utcnow
 from shared.errors import AttemptsExhausted, QuireError
 from shared.lifecycle import finish_job, lock_job
 from worker.engines.base import PageOcr
+
+log = logging.getLogger("quire.worker")
 
 __all__ = [
     "PageClaim",
@@ -49,17 +52,30 @@ def get_page(session: Session, job_id: str, index: int) -> Page | None:
     )
 
 
-def claim_page(session: Session, job_id: str, index: int, max_attempts: int) -> PageClaim | None:
-    """Count an attempt and mark the page running; None when there is nothing to do.
+def claim_page(
+    session: Session,
+    job_id: str,
+    index: int,
+    max_attempts: int,
+    worker: str | None = None,
+    lease_seconds: float | None = None,
+) -> PageClaim | None:
+    """Count an attempt and mark the page running by ``worker``; None when there is nothing
+    to do.
 
-    A page already finished (a redelivered message) or of a finished job is skipped; a
-    page past ``max_attempts`` is failed with ``attempts_exhausted``.
+    A page already finished (a redelivered message) or of a finished job is skipped, and so
+    is a page another named worker claimed less than ``lease_seconds`` ago (a stale message
+    of a worker whose page was handed back and taken by another); a page past
+    ``max_attempts`` is failed with ``attempts_exhausted``.
     """
     job = lock_job(session, job_id)
     page = get_page(session, job_id, index)
     if job is None or page is None or JobStatus(job.status).terminal:
         return None
     if PageStatus(page.status).terminal:
+        return None
+    if _held_by_another(page, worker, lease_seconds):
+        log.info("page %s/%s is running on %s; message dropped", job_id, index, page.claimed_by)
         return None
     page.attempts += 1
     if page.attempts > max_attempts:
@@ -70,19 +86,47 @@ def claim_page(session: Session, job_id: str, index: int, max_attempts: int) -> 
         return None
     now = utcnow()
     page.status, page.started_at = PageStatus.RUNNING.value, now
+    page.claimed_by = worker
     if job.status == JobStatus.QUEUED:
         job.status, job.started_at = JobStatus.RUNNING.value, now
     waited = (now - page.created_at).total_seconds()
     return PageClaim(job_id, index, page.image_key, page.attempts, waited, job.model_choice)
 
 
+def _held_by_another(page: Page, worker: str | None, lease_seconds: float | None) -> bool:
+    if page.status != PageStatus.RUNNING or page.claimed_by in (None, worker):
+        return False
+    if lease_seconds is None or page.started_at is None:
+        return False
+    return (utcnow() - page.started_at).total_seconds() < lease_seconds
+
+
+def still_ours(page: Page, worker: str | None) -> bool:
+    """Whether a named worker's claim on the page stands: a page handed back while its
+    worker was only slow (requeued, or claimed by another) is no longer its to finish."""
+    if worker is None:
+        return True
+    return page.status == PageStatus.RUNNING and page.claimed_by == worker
+
+
 def record_page_result(
-    session: Session, job_id: str, index: int, result: PageOcr, model: str
+    session: Session,
+    job_id: str,
+    index: int,
+    result: PageOcr,
+    model: str,
+    worker: str | None = None,
 ) -> bool:
-    """Store a page's result unless it already has one; returns whether it was written."""
+    """Store a page's result unless it already has one, or the page was handed back from
+    ``worker`` meanwhile; returns whether it was written."""
     job = lock_job(session, job_id)
     page = get_page(session, job_id, index)
     if job is None or page is None or PageStatus(page.status).terminal:
+        return False
+    if not still_ours(page, worker):
+        log.warning(
+            "page %s/%s was handed back from %s; its result is dropped", job_id, index, worker
+        )
         return False
     page.status = PageStatus.SUCCEEDED.value
     page.width, page.height = result.width, result.height
@@ -96,11 +140,15 @@ def record_page_result(
     return True
 
 
-def record_page_failure(session: Session, job_id: str, index: int, error: QuireError) -> bool:
-    """Fail a page with the error's code unless it already finished."""
+def record_page_failure(
+    session: Session, job_id: str, index: int, error: QuireError, worker: str | None = None
+) -> bool:
+    """Fail a page with the error's code unless it already finished (or was handed back)."""
     job = lock_job(session, job_id)
     page = get_page(session, job_id, index)
     if job is None or page is None or PageStatus(page.status).terminal:
+        return False
+    if not still_ours(page, worker):
         return False
     fail_page(session, job, page, error)
     return True

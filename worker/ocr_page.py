@@ -22,7 +22,14 @@ def ocr_page(ctx: WorkerContext, job_id: str, index: int) -> None:
     ones propagate so the task wrapper can retry with backoff.
     """
     with transaction(ctx.sessions) as session:
-        claim = claim_page(session, job_id, index, ctx.settings.max_attempts)
+        claim = claim_page(
+            session,
+            job_id,
+            index,
+            ctx.settings.max_attempts,
+            ctx.worker_name,
+            ctx.settings.effective_page_lease_seconds,
+        )
     if claim is None:
         return
     QUEUE_WAIT.observe(claim.queued_seconds)
@@ -52,11 +59,11 @@ def _process(
         if e.retryable:
             raise
         with transaction(ctx.sessions) as session:
-            record_page_failure(session, job_id, index, e)
+            record_page_failure(session, job_id, index, e, ctx.worker_name)
         log.info("page %s/%s failed: %s", job_id, index, e.code, extra=ids)
         return "failed"
     with transaction(ctx.sessions) as session:
-        written = record_page_result(session, job_id, index, result, runner.name)
+        written = record_page_result(session, job_id, index, result, runner.name, ctx.worker_name)
     log.info(
         "page %s/%s: %d lines%s",
         job_id,

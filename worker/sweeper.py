@@ -3,12 +3,15 @@
 Every ``QUIRE_SWEEP_INTERVAL_SECONDS`` it sends webhook deliveries whose ``next_attempt_at``
 has come. A claimed delivery gets a lease (its next attempt moves past the attempt's
 timeout), so a worker that dies while sending it loses nothing: when the lease runs out the
-sweeper sends it again. Every ``QUIRE_RECONCILE_INTERVAL_SECONDS`` it also reconciles the
-broker with the database (``worker/reconcile.py``): work the database records but Redis lost
-(a restart, a flush, an enqueue that failed at submit) is sent again, and pages whose worker
-vanished are requeued or dead-lettered. Every ``QUIRE_PURGE_INTERVAL_SECONDS`` it purges
-finished work past its tenant's retention (``worker/retention_purge.py``), a bounded slice at
-a time, the next slice at once while more is due.
+sweeper sends it again. Every ``QUIRE_RECLAIM_INTERVAL_SECONDS`` the pages of a GPU worker
+whose heartbeat stopped go back to the queue at once (``worker/reclaim.py``). Every
+``QUIRE_RECONCILE_INTERVAL_SECONDS`` it reconciles the broker with the database
+(``worker/reconcile.py``): work the database records but Redis lost (a restart, a flush, an
+enqueue that failed at submit) is sent again, pages whose worker vanished are requeued or
+dead-lettered, and trainings nobody runs are sent again (``worker/training_reconcile.py``).
+Every ``QUIRE_PURGE_INTERVAL_SECONDS`` it purges finished work past its tenant's retention
+(``worker/retention_purge.py``), a bounded slice at a time, the next slice at once while more
+is due.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from shared.db.session import transaction
 from shared.errors import QuireError
 from shared.queues import DELIVER_WEBHOOK, TASK_QUEUES, deliver_webhook_payload
 from worker.context import WorkerContext
+from worker.reclaim import reclaim_once
 from worker.reconcile import reconcile_once
 from worker.retention_purge import purge_expired
 from worker.training_reconcile import reconcile_trainings
@@ -77,9 +81,12 @@ def run_sweeper(
     ``QUIRE_RECONCILE_INTERVAL_SECONDS`` and purge expired work every
     ``QUIRE_PURGE_INTERVAL_SECONDS`` (the first of each right away) until ``stop`` is set;
     outages of the database, broker or store are logged and waited out."""
-    next_reconcile = next_purge = clock()
+    next_reconcile = next_purge = next_reclaim = clock()
     while not stop.is_set():
         _guarded("sweep", lambda: _sweep_and_log(ctx))
+        if clock() >= next_reclaim:
+            _guarded("reclaim", lambda: reclaim_once(ctx))
+            next_reclaim = clock() + ctx.settings.reclaim_interval_seconds
         if clock() >= next_reconcile:
             _guarded("reconcile", lambda: reconcile_once(ctx))
             _guarded("training reconcile", lambda: reconcile_trainings(ctx))

@@ -202,6 +202,9 @@ class Page(Base):
     lines: Mapped[list[dict[str, Any]] | None] = mapped_column(default=None)
     model: Mapped[str | None] = mapped_column(String(200), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The worker process running it (its heartbeat name); when the heartbeat stops, the
+    # sweeper hands the page back (worker/reclaim.py). None: claimed by an unnamed process.
+    claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
