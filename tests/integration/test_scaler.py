@@ -13,15 +13,30 @@ import redis
 from prometheus_client import REGISTRY
 
 from shared.celery_config import build_celery
-from shared.db.models import Job, Page, PageStatus
+from shared.db.models import Job, Page, PageStatus, Training, TrainingStatus
 from shared.db.session import transaction
-from shared.queues import OCR_PAGE, ocr_page_payload
+from shared.queues import (
+    OCR_PAGE,
+    RUN_TRAINING,
+    TRAIN_QUEUE,
+    ocr_page_payload,
+    run_training_payload,
+)
 from shared.redis_client import redis_from_url
 from shared.settings import Settings
 from shared.tenancy import ensure_tenant
 from worker.context import WorkerContext
 from worker.heartbeat import InFlight, beat, read_fleet, start_heartbeat
-from worker.scaling.scaler import expose, measure, publish
+from worker.scaling.scaler import (
+    TRAIN_SERVICE,
+    expose,
+    expose_trainings,
+    measure,
+    measure_trainings,
+    publish,
+    publish_trainings,
+    run_scaler,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +124,101 @@ def test_measure_and_publish(ctx: WorkerContext, redis_url: str, s3_endpoint: st
         )["Metrics"]
     }
     assert names == {"Backlog", "InFlight", "RunningWorkers", "BusyWorkers", "BacklogPerTask"}
+
+
+def test_trainings_need_one_worker_each_queued_or_running(
+    ctx: WorkerContext, redis_url: str, s3_endpoint: str
+) -> None:
+    """A running training's message is unacked, not waiting: the queue's depth alone would
+    let the train service scale in under it, so the count comes from the database."""
+    client = redis.Redis.from_url(redis_url)
+    with transaction(ctx.sessions) as session:
+        tenant_id = ensure_tenant(session, "scaler-train").id
+        statuses = [
+            TrainingStatus.RUNNING,
+            TrainingStatus.RUNNING,
+            TrainingStatus.QUEUED,
+            TrainingStatus.SUCCEEDED,
+            TrainingStatus.FAILED,
+            TrainingStatus.CANCELED,
+        ]
+        for status in statuses:
+            session.add(
+                Training(
+                    tenant_id=tenant_id,
+                    kind="recognizer",
+                    family="crnn",
+                    name="m",
+                    status=status.value,
+                )
+            )
+    for priority in (0, 6):  # the queued training's message and a duplicate, at two priorities
+        ctx.producer.send_task(
+            RUN_TRAINING, kwargs=run_training_payload("t"), queue=TRAIN_QUEUE, priority=priority
+        )
+    metrics = measure_trainings(ctx, client)
+    assert (metrics.backlog, metrics.in_flight, metrics.workers_needed) == (2, 2, 3)
+
+    cloudwatch: Any = boto3.client(
+        "cloudwatch",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    publish_trainings(cloudwatch, ctx.settings, metrics)
+    expose_trainings(metrics)
+    assert REGISTRY.get_sample_value("quire_train_queue_workers_needed") == 3.0
+    listed = cloudwatch.list_metrics(
+        Namespace="Quire", Dimensions=[{"Name": "Service", "Value": TRAIN_SERVICE}]
+    )["Metrics"]
+    assert {m["MetricName"] for m in listed} == {"Backlog", "InFlight", "WorkersNeeded"}
+    # The GPU queue's figures are not disturbed by the trainings.
+    assert measure(ctx, client).backlog == 0
+
+
+def test_a_scaler_pass_publishes_both_queues(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    redis_url: str,
+    s3_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "test")
+    settings = make_settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        cloudwatch_endpoint_url=s3_endpoint,
+        cloudwatch_namespace="QuirePass",
+        scaler_publish=True,
+        scaler_metrics_port=0,
+        scaler_interval_seconds=0.1,
+    )
+    context = WorkerContext.build(settings, producer=build_celery(settings))
+    cloudwatch: Any = boto3.client(
+        "cloudwatch",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+    def services() -> set[str]:
+        listed = cloudwatch.list_metrics(Namespace="QuirePass")["Metrics"]
+        return {d["Value"] for m in listed for d in m["Dimensions"] if d["Name"] == "Service"}
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_scaler, args=(context, redis.Redis.from_url(redis_url), stop), daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while services() != {"worker-gpu", TRAIN_SERVICE} and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert services() == {"worker-gpu", TRAIN_SERVICE}
+    finally:
+        stop.set()
+        thread.join(5)
+        context.close()

@@ -245,7 +245,7 @@ def test_compose_commands_are_quire_commands(name: str) -> None:
     assert argv[0] == "quire", f"{name}: {argv}"
     args = _parser().parse_args(argv[1:])
     if args.command == "worker":
-        assert set(args.queues.split(",")) <= {"cpu", "gpu"}
+        assert set(args.queues.split(",")) <= {"cpu", "gpu", "train"}
 
 
 def test_compose_runs_every_server_process() -> None:
@@ -255,6 +255,7 @@ def test_compose_runs_every_server_process() -> None:
         "quire api --host 0.0.0.0 --port 8000",
         "quire worker --queues cpu",
         "quire worker --queues gpu",
+        "quire worker --queues train",
         "quire sweeper",
     ):
         assert expected in commands
@@ -420,7 +421,21 @@ def test_gpu_worker_reserves_a_gpu() -> None:
     assert "deploy" not in _services()["worker-cpu"]
 
 
-@pytest.mark.parametrize("name", ["worker-cpu", "worker-gpu"])
+def test_train_worker_trains_on_the_cpu_unless_told(clean_env: pytest.MonkeyPatch) -> None:
+    train = _services()["worker-train"]
+    assert _command(train) == ["quire", "worker", "--queues", "train"]
+    shell = {"QUIRE_SECRET_KEY": TEST_SECRET}
+    assert _service_env(train, shell)["QUIRE_TRAINING_DEVICE"] == "cpu"
+    env = _service_env(train, shell | {"QUIRE_TRAINING_DEVICE": "cuda:1"})
+    for key, value in env.items():
+        clean_env.setenv(key, value)
+    assert Settings().training_device == "cuda:1"
+    # The GPU reservation is opt-in (commented out): a CPU-only host must still start it.
+    assert "deploy" not in train
+    assert re.fullmatch(r"[1-9][0-9]*gb?", str(train["shm_size"])), "shm_size: 1gb or more"
+
+
+@pytest.mark.parametrize("name", ["worker-cpu", "worker-gpu", "worker-train"])
 def test_worker_stop_grace_outlasts_soft_shutdown(name: str) -> None:
     service = _services()[name]
     env = _service_env(service, {"QUIRE_SECRET_KEY": TEST_SECRET})
@@ -453,7 +468,7 @@ def test_services_wait_for_what_they_use() -> None:
         uses_db = name in _quire_services() and _command(service)[0] == "quire"
         if uses_db:
             assert "postgres" in depends, f"{name} uses the database but does not wait for it"
-    for name in ("api", "worker-cpu", "worker-gpu", "sweeper"):
+    for name in ("api", "worker-cpu", "worker-gpu", "worker-train", "sweeper"):
         depends = services[name]["depends_on"]
         assert {"migrate", "createbucket", "postgres", "redis"} <= set(depends), name
 

@@ -26,7 +26,7 @@ MODULES = INFRA / "modules"
 PROD = INFRA / "envs" / "prod"
 SERVICES_TF = MODULES / "services" / "main.tf"
 QUIRE_NAME = re.compile(r"\bQUIRE_[A-Z0-9_]+\b")
-SERVICE_NAMES = {"api", "worker-cpu", "worker-gpu", "sweeper", "scaler"}
+SERVICE_NAMES = {"api", "worker-cpu", "worker-gpu", "worker-train", "sweeper", "scaler"}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -99,6 +99,11 @@ def _containers() -> dict[str, dict[str, Any]]:
         for k, v in _locals("services").items()
         if k.endswith("_container") and isinstance(v, dict)
     }
+
+
+def _prod_modules() -> dict[str, dict[str, Any]]:
+    """{name: body} of the module calls in envs/prod."""
+    return {_unq(n): body for block in _blocks(PROD, "module") for n, body in block.items()}
 
 
 def _policy_actions(doc: dict[str, Any]) -> set[str]:
@@ -223,6 +228,33 @@ def test_gpu_service_asks_for_a_gpu_and_outlasts_the_soft_shutdown() -> None:
     assert "local.worker_gpu_container" in taskdef["container_definitions"]
 
 
+def test_train_service_trains_on_a_gpu_and_outlasts_the_soft_shutdown() -> None:
+    from worker.scaling.scaler import TRAIN_SERVICE
+
+    train = _containers()["worker-train"]
+    assert [_unq(a) for a in train["command"]] == ["quire", "worker", "--queues", "train"]
+    requirements = [{k: _unq(v) for k, v in r.items()} for r in train["resourceRequirements"]]
+    assert requirements == [{"type": "GPU", "value": "1"}]
+    env = {_unq(e["name"]): _unq(e.get("value")) for e in container_env(train)}
+    assert env["QUIRE_TRAINING_DEVICE"] == "cuda"
+    soft = Settings.model_fields["worker_soft_shutdown_seconds"].default
+    assert int(train["stopTimeout"]) > soft
+    resources = _resources("services")
+    service = resources[("aws_ecs_service", "worker_train")]
+    assert service["name"] == "${local.train_service}"
+    assert _unq(_locals("services")["train_service"]) == TRAIN_SERVICE == "worker-train"
+    strategy = _one(service, "capacity_provider_strategy")
+    assert strategy["capacity_provider"] == "${var.gpu_capacity_provider_name}"
+    assert service["desired_count"] == 0  # the scaling module owns the count
+    assert "desired_count" in str(_one(service, "lifecycle")["ignore_changes"])
+    taskdef = resources[("aws_ecs_task_definition", "worker_train")]
+    assert [_unq(c) for c in taskdef["requires_compatibilities"]] == ["EC2"]
+    assert "local.worker_train_container" in taskdef["container_definitions"]
+    assert taskdef["task_role_arn"] == '${aws_iam_role.task["worker-train"].arn}'
+    # The GPU instances hold both GPU services' tasks, one each.
+    assert "var.train_max_tasks" in _prod_modules()["ecs"]["gpu_max_instances"]
+
+
 def test_cpu_worker_stop_timeout_outlasts_the_soft_shutdown() -> None:
     variables = {
         _unq(n): b for blk in _blocks(MODULES / "services", "variable") for n, b in blk.items()
@@ -319,13 +351,46 @@ def test_scaling_targets_backlog_per_task_in_the_quire_namespace() -> None:
     assert {"Backlog", "RunningWorkers"} <= metrics
 
 
+def test_train_service_is_sized_on_the_trainings_it_needs() -> None:
+    res = _resources("scaling")
+    target = res[("aws_appautoscaling_target", "train")]
+    assert _unq(target["resource_id"]) == "service/${var.cluster_name}/${var.train_service_name}"
+    assert (target["min_capacity"], target["max_capacity"]) == (0, "${var.train_max_capacity}")
+    policy = res[("aws_appautoscaling_policy", "train_size")]
+    assert _unq(policy["policy_type"]) == "StepScaling"
+    config = _one(policy, "step_scaling_policy_configuration")
+    assert _unq(config["adjustment_type"]) == "ExactCapacity"
+    alarm = res[("aws_cloudwatch_metric_alarm", "train_size")]
+    assert "aws_appautoscaling_policy.train_size.arn" in str(alarm["alarm_actions"])
+    metrics = {
+        _unq(_one(q, "metric")["metric_name"]): _one(q, "metric")
+        for q in alarm["metric_query"]
+        if "metric" in q
+    }
+    needed = metrics["WorkersNeeded"]
+    assert needed["namespace"] == "${local.namespace}"
+    assert _unq(_locals("scaling")["namespace"]) == "Quire" == Settings().cloudwatch_namespace
+    assert needed["dimensions"] == {"Service": "${var.train_service_name}"}
+    scaling = _prod_modules()["scaling"]
+    assert scaling["train_service_name"] == "${module.services.train_service_name}"
+
+
 def test_metric_names_match_the_scaler() -> None:
-    from worker.scaling.scaler import QueueMetrics, metric_data
+    from worker.scaling.scaler import (
+        QueueMetrics,
+        TrainingMetrics,
+        metric_data,
+        training_metric_data,
+    )
 
     published = {d["MetricName"] for d in metric_data(QueueMetrics(1, 0, 0, 0), "worker-gpu")}
+    published |= {
+        d["MetricName"] for d in training_metric_data(TrainingMetrics(0, 0, 0), "worker-train")
+    }
     text = "\n".join(p.read_text() for p in (MODULES / "monitoring").glob("*.tf"))
-    text += (MODULES / "scaling" / "main.tf").read_text()
-    used = set(re.findall(r'"(Backlog|InFlight|RunningWorkers|BusyWorkers|BacklogPerTask)"', text))
+    text += "\n".join(p.read_text() for p in (MODULES / "scaling").glob("*.tf"))
+    names = "Backlog|InFlight|RunningWorkers|BusyWorkers|BacklogPerTask|WorkersNeeded"
+    used = set(re.findall(rf'"({names})"', text))
     assert used == published
 
 
@@ -338,10 +403,11 @@ def test_service_names_match_compose() -> None:
     }
     assert long_running == SERVICE_NAMES
     res = _resources("services")
+    local = _locals("services")
     names = {
-        _unq(body["name"])
-        if "local." not in body["name"]
-        else _unq(_locals("services")["gpu_service"])
+        _unq(local[ref.group(1)])
+        if (ref := re.fullmatch(r"\$\{local\.(\w+)\}", body["name"]))
+        else _unq(body["name"])
         for (rtype, _), body in res.items()
         if rtype == "aws_ecs_service"
     }

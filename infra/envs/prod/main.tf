@@ -22,6 +22,7 @@ module "data" {
   bucket_name             = var.bucket_name
 }
 
+# The GPU Auto Scaling group runs both GPU services' tasks, one task per instance.
 module "ecs" {
   source                    = "../../modules/ecs"
   name                      = local.name
@@ -29,7 +30,7 @@ module "ecs" {
   workers_security_group_id = module.network.workers_security_group_id
   kms_key_arn               = module.data.kms_key_arn
   gpu_instance_type         = var.gpu_instance_type
-  gpu_max_instances         = var.gpu_max_tasks
+  gpu_max_instances         = var.gpu_max_tasks + var.train_max_tasks
   gpu_warm_pool_size        = var.gpu_warm_pool_size
 }
 
@@ -69,6 +70,8 @@ module "scaling" {
   min_capacity            = var.gpu_min_tasks
   max_capacity            = var.gpu_max_tasks
   target_backlog_per_task = var.target_backlog_per_task
+  train_service_name      = module.services.train_service_name
+  train_max_capacity      = var.train_max_tasks
 }
 
 module "monitoring" {
@@ -83,4 +86,5 @@ module "monitoring" {
   redis_replication_group_id = module.data.redis_replication_group_id
   redis_node_count           = module.data.redis_node_count
   gpu_service_name           = module.services.gpu_service_name
+  train_service_name         = module.services.train_service_name
 }

@@ -97,6 +97,12 @@ variable "gpu_warm_pool_size" {
   default     = 1
 }
 
+variable "train_max_tasks" {
+  description = "Most training worker tasks, i.e. trainings at once (one GPU instance each; 0: no trainings)."
+  type        = number
+  default     = 2
+}
+
 variable "target_backlog_per_task" {
   description = "Target waiting pages per running GPU worker."
   type        = number

@@ -124,9 +124,9 @@ resource "aws_db_instance" "this" {
   skip_final_snapshot        = false
   final_snapshot_identifier  = "${var.name}-db-final"
 
-  performance_insights_enabled    = true
-  performance_insights_kms_key_id = aws_kms_key.this.arn
-  enabled_cloudwatch_logs_exports = ["postgresql", "upgrade"]
+  performance_insights_enabled        = true
+  performance_insights_kms_key_id     = aws_kms_key.this.arn
+  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   iam_database_authentication_enabled = false
   #checkov:skip=CKV_AWS_161:The application authenticates with a password URL from Secrets Manager, not IAM tokens.
   #checkov:skip=CKV_AWS_118:Enhanced monitoring is optional; the basic RDS metrics feed the alarms.

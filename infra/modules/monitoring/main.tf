@@ -236,6 +236,20 @@ resource "aws_cloudwatch_dashboard" "quire" {
           metrics = [for c in values(local.redis_nodes) : ["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", c]]
         }
       },
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Trainings: waiting messages, running, workers needed"
+          region = var.region
+          stat   = "Maximum"
+          period = 60
+          metrics = [
+            ["Quire", "Backlog", "Service", var.train_service_name],
+            ["Quire", "InFlight", "Service", var.train_service_name],
+            ["Quire", "WorkersNeeded", "Service", var.train_service_name],
+          ]
+        }
+      },
     ]
   })
 }

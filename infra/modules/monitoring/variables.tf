@@ -49,6 +49,11 @@ variable "gpu_service_name" {
   type        = string
 }
 
+variable "train_service_name" {
+  description = "Service dimension of the train queue's Quire metrics."
+  type        = string
+}
+
 variable "api_5xx_threshold" {
   description = "5xx responses per 5 minutes (ALB and targets together) that raise the alarm."
   type        = number

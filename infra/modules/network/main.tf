@@ -9,10 +9,10 @@ data "aws_availability_zones" "available" {
 data "aws_region" "current" {}
 
 locals {
-  azs      = slice(data.aws_availability_zones.available.names, 0, var.az_count)
-  nat_azs  = var.single_nat_gateway ? 1 : var.az_count
-  public   = [for i in range(var.az_count) : cidrsubnet(var.vpc_cidr, 8, i)]
-  private  = [for i in range(var.az_count) : cidrsubnet(var.vpc_cidr, 4, i + 1)]
+  azs     = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  nat_azs = var.single_nat_gateway ? 1 : var.az_count
+  public  = [for i in range(var.az_count) : cidrsubnet(var.vpc_cidr, 8, i)]
+  private = [for i in range(var.az_count) : cidrsubnet(var.vpc_cidr, 4, i + 1)]
 }
 
 resource "aws_vpc" "this" {

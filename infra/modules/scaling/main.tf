@@ -1,4 +1,5 @@
-# GPU service autoscaling on the scaler's metrics (namespace Quire, dimension Service):
+# Autoscaling of the two services on the GPU capacity provider, on the scaler's metrics
+# (namespace Quire, dimension Service): worker-gpu here, worker-train in train.tf.
 #
 # * target tracking on BacklogPerTask = Backlog / max(RunningWorkers, 1) between min and max;
 # * from zero, target tracking cannot act (it scales the current count, and 0 x anything is 0),

@@ -42,3 +42,19 @@ variable "scale_in_cooldown_seconds" {
   type        = number
   default     = 300
 }
+
+variable "train_service_name" {
+  description = "ECS service of the training worker; also its metrics' Service dimension (TRAIN_SERVICE in worker/scaling/scaler.py)."
+  type        = string
+}
+
+variable "train_max_capacity" {
+  description = "Most training worker tasks (trainings at once; one GPU instance each)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.train_max_capacity >= 0 && floor(var.train_max_capacity) == var.train_max_capacity
+    error_message = "train_max_capacity is a whole number of tasks, 0 or more."
+  }
+}

@@ -1,10 +1,14 @@
-# The five quire services of docker-compose.yml on ECS: api (Fargate, behind the ALB),
-# worker-cpu, sweeper and scaler (Fargate), worker-gpu (EC2 GPU capacity provider).
+# The six quire services of docker-compose.yml on ECS: api (Fargate, behind the ALB),
+# worker-cpu, sweeper and scaler (Fargate), worker-gpu and worker-train (EC2 GPU capacity
+# provider).
 # Every QUIRE_* name below is a field of shared.settings.Settings (tests/unit/test_infra.py).
 
 locals {
-  service_names = ["api", "worker-cpu", "worker-gpu", "sweeper", "scaler"]
+  service_names = ["api", "worker-cpu", "worker-gpu", "worker-train", "sweeper", "scaler"]
   gpu_service   = "worker-gpu"
+  # Also the Service dimension the scaler publishes the train queue under (TRAIN_SERVICE in
+  # worker/scaling/scaler.py).
+  train_service = "worker-train"
 
   # Plain settings shared by every process. Production mode refuses the dev secret, SQLite,
   # a missing Redis URL and the local store at start.
@@ -39,6 +43,11 @@ locals {
     var.recognizer_model == null ? [] : [{ name = "QUIRE_RECOGNIZER_MODEL", value = var.recognizer_model }],
   )
 
+  # Trainings on the instance's T4; the rest (lease, attempts, threads) keeps its defaults.
+  train_environment = [
+    { name = "QUIRE_TRAINING_DEVICE", value = "cuda" },
+  ]
+
   scaler_environment = [
     { name = "QUIRE_SCALER_PUBLISH", value = "true" },
     { name = "QUIRE_SCALER_SERVICE_NAME", value = local.gpu_service },
@@ -57,12 +66,12 @@ locals {
   }
 
   api_container = {
-    name        = "api"
-    image       = var.api_image
-    essential   = true
-    command     = ["quire", "api", "--host", "0.0.0.0", "--port", "8000"]
-    environment = local.common_environment
-    secrets     = local.common_secrets
+    name         = "api"
+    image        = var.api_image
+    essential    = true
+    command      = ["quire", "api", "--host", "0.0.0.0", "--port", "8000"]
+    environment  = local.common_environment
+    secrets      = local.common_secrets
     portMappings = [{ containerPort = 8000, protocol = "tcp" }]
     healthCheck = {
       command     = ["CMD", "python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
@@ -99,6 +108,24 @@ locals {
     resourceRequirements = [{ type = "GPU", value = "1" }]
     mountPoints          = [{ sourceVolume = "models", containerPath = "/models", readOnly = false }]
     logConfiguration     = local.log_options["worker-gpu"]
+  }
+
+  worker_train_container = {
+    name        = "worker-train"
+    image       = var.worker_image
+    essential   = true
+    command     = ["quire", "worker", "--queues", "train"]
+    environment = concat(local.common_environment, local.train_environment)
+    secrets     = local.common_secrets
+    # The epoch in progress is not awaited (it can take an hour and the worker has no
+    # stop-at-epoch hook): SIGTERM -> 60 s soft shutdown -> the message goes back; the
+    # per-epoch checkpoint caps the loss at one epoch. 120 s outlasts the soft shutdown.
+    stopTimeout          = 120
+    resourceRequirements = [{ type = "GPU", value = "1" }]
+    # Detector training passes batches between data-loading processes through /dev/shm
+    # (Docker's default is 64 MiB). EC2 launch type only.
+    linuxParameters  = { sharedMemorySize = var.train_shared_memory_mib }
+    logConfiguration = local.log_options["worker-train"]
   }
 
   sweeper_container = {
@@ -287,6 +314,28 @@ data "aws_iam_policy_document" "task_worker_gpu" {
   }
 }
 
+# worker-train: reads datasets and base models, writes a checkpoint every epoch and the trained
+# weights, and deletes the checkpoint at the end (the store deletes every version of a key,
+# which it finds by listing).
+data "aws_iam_policy_document" "task_worker_train" {
+  statement {
+    sid       = "DatasetsCheckpointsModels"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = ["${var.bucket_arn}/*"]
+  }
+  # Also makes a missing checkpoint a 404 rather than a 403 (HeadObject without ListBucket).
+  statement {
+    sid       = "ListForCheckpoints"
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"]
+    resources = [var.bucket_arn]
+  }
+  statement {
+    sid       = "BucketKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+}
+
 # scaler: the only role that may publish metrics, and only into the Quire namespace.
 data "aws_iam_policy_document" "task_scaler" {
   statement {
@@ -332,6 +381,12 @@ resource "aws_iam_role_policy" "task_worker_gpu" {
   name   = "quire-worker-gpu"
   role   = aws_iam_role.task["worker-gpu"].id
   policy = data.aws_iam_policy_document.task_worker_gpu.json
+}
+
+resource "aws_iam_role_policy" "task_worker_train" {
+  name   = "quire-worker-train"
+  role   = aws_iam_role.task["worker-train"].id
+  policy = data.aws_iam_policy_document.task_worker_train.json
 }
 
 resource "aws_iam_role_policy" "task_sweeper" {
@@ -534,6 +589,21 @@ resource "aws_ecs_task_definition" "worker_gpu" {
   tags = var.tags
 }
 
+resource "aws_ecs_task_definition" "worker_train" {
+  family                   = "${var.name}-worker-train"
+  requires_compatibilities = ["EC2"]
+  network_mode             = "awsvpc"
+  # The GPU instance type's whole share, as for worker-gpu: one task per instance.
+  cpu                   = 3584
+  memory                = 14336
+  execution_role_arn    = aws_iam_role.execution.arn
+  task_role_arn         = aws_iam_role.task["worker-train"].arn
+  container_definitions = jsonencode([local.worker_train_container])
+  #checkov:skip=CKV_AWS_336:The app writes its data dir (/var/lib/quire) and temp files; a read-only root needs those as volumes first.
+
+  tags = var.tags
+}
+
 # --- services -----------------------------------------------------------------------------------------
 
 resource "aws_ecs_service" "api" {
@@ -643,6 +713,48 @@ resource "aws_ecs_service" "worker_gpu" {
   }
 
   # Spread over AZs first, then pack onto as few instances as possible.
+  ordered_placement_strategy {
+    type  = "spread"
+    field = "attribute:ecs.availability-zone"
+  }
+  ordered_placement_strategy {
+    type  = "binpack"
+    field = "memory"
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count]
+  }
+
+  tags = var.tags
+}
+
+# Trainings on the GPU capacity provider, like worker-gpu; modules/scaling sets its count to
+# the trainings queued or running (0 when there are none).
+resource "aws_ecs_service" "worker_train" {
+  name            = local.train_service
+  cluster         = var.cluster_arn
+  task_definition = aws_ecs_task_definition.worker_train.arn
+  desired_count   = 0
+  propagate_tags  = "SERVICE"
+
+  capacity_provider_strategy {
+    capacity_provider = var.gpu_capacity_provider_name
+    weight            = 1
+    base              = 0
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [var.workers_security_group_id]
+    assign_public_ip = false
+  }
+
   ordered_placement_strategy {
     type  = "spread"
     field = "attribute:ecs.availability-zone"

@@ -15,7 +15,12 @@ output "target_group_arn_suffix" {
 
 output "service_names" {
   description = "ECS service names, as in docker-compose.yml."
-  value       = [for s in [aws_ecs_service.api, aws_ecs_service.worker_cpu, aws_ecs_service.worker_gpu, aws_ecs_service.sweeper, aws_ecs_service.scaler] : s.name]
+  value       = [for s in [aws_ecs_service.api, aws_ecs_service.worker_cpu, aws_ecs_service.worker_gpu, aws_ecs_service.worker_train, aws_ecs_service.sweeper, aws_ecs_service.scaler] : s.name]
+}
+
+output "train_service_name" {
+  description = "ECS service of the training worker (the scaler's Service dimension for the train queue)."
+  value       = aws_ecs_service.worker_train.name
 }
 
 output "gpu_service_name" {

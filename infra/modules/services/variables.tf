@@ -147,6 +147,12 @@ variable "gpu_concurrency" {
   default     = 4
 }
 
+variable "train_shared_memory_mib" {
+  description = "/dev/shm of the training container (linuxParameters.sharedMemorySize), for data-loading processes."
+  type        = number
+  default     = 2048
+}
+
 variable "worker_soft_shutdown_seconds" {
   description = "QUIRE_WORKER_SOFT_SHUTDOWN_SECONDS: SIGTERM grace for in-flight pages."
   type        = number
