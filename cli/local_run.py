@@ -1,8 +1,9 @@
 """``quire run``: the whole pipeline on one machine, supervised like a tiny orchestrator.
 
 Starts an embedded Redis (unless ``QUIRE_REDIS_URL`` is set), applies migrations, writes a dev
-API key, then runs the API, a CPU worker, a GPU-queue worker and the sweeper as separate
-processes. A process that dies is started again; Ctrl-C (or SIGTERM) stops everything cleanly.
+API key, then runs the API, a CPU worker, a GPU-queue worker, a training worker (the
+``train`` queue, on the CPU unless ``QUIRE_TRAINING_DEVICE`` says otherwise) and the sweeper as
+separate processes. A process that dies is started again; Ctrl-C (or SIGTERM) stops everything cleanly.
 Webhooks to plain http and loopback are allowed (with a warning) unless the environment says
 otherwise, so a receiver on this machine works.
 """
@@ -232,6 +233,7 @@ def run_local(settings: Settings, host: str, port: int) -> int:
             Managed("api", [*quire, "api", "--host", host, "--port", str(port)]),
             Managed("worker-cpu", [*quire, "worker", "--queues", "cpu"]),
             Managed("worker-gpu", [*quire, "worker", "--queues", "gpu"]),
+            Managed("worker-train", [*quire, "worker", "--queues", "train"]),
             Managed("sweeper", [*quire, "sweeper"]),
         ],
     )

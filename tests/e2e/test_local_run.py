@@ -77,7 +77,8 @@ def test_quire_run_processes_a_job_restarts_workers_and_stops_cleanly(
         workers = [
             p for p in children_of(run.pid) if b"worker" in Path(f"/proc/{p}/cmdline").read_bytes()
         ]
-        assert len(workers) == 2
+        assert len(workers) == 3  # cpu, gpu and train
+        assert sum(b"train" in Path(f"/proc/{p}/cmdline").read_bytes() for p in workers) == 1
         commands = [Path(f"/proc/{p}/cmdline").read_bytes() for p in children_of(run.pid)]
         assert sum(b"sweeper" in c for c in commands) == 1
         os.killpg(workers[0], signal.SIGKILL)
@@ -127,7 +128,7 @@ def test_no_process_outlives_a_killed_quire_run(tmp_path: Path) -> None:
     try:
         wait_for(lambda: b"quire is up" in log_path.read_bytes(), 90, "quire run to start")
         children = children_of(run.pid)
-        assert len(children) == 5  # api, two workers, sweeper and the embedded Redis
+        assert len(children) == 6  # api, three workers, sweeper and the embedded Redis
         assert any("redis-server" in command_of(pid) for pid in children)
         run.kill()  # SIGKILL: the supervisor cannot stop anything itself
         run.wait(10)

@@ -467,3 +467,16 @@ def test_log_groups_have_retention() -> None:
         for (rtype, name), body in _resources(module.name).items():
             if rtype == "aws_cloudwatch_log_group":
                 assert "retention_in_days" in body, (module.name, name)
+
+
+@pytest.mark.parametrize(
+    ("role", "needed"),
+    [
+        # prepare_job writes page images, ingest_batch archive members, import_dataset zips.
+        ("task_worker_cpu", {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}),
+        ("task_worker_gpu", {"s3:GetObject"}),  # page images and models, trained ones too
+    ],
+)
+def test_workers_may_do_what_their_steps_do_in_the_store(role: str, needed: set[str]) -> None:
+    doc = _labelled(MODULES / "services", "data")[("aws_iam_policy_document", role)]
+    assert needed <= _policy_actions(doc)

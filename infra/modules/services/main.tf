@@ -269,7 +269,9 @@ data "aws_iam_policy_document" "task_api" {
   }
 }
 
-# worker-cpu: reads the uploaded file to split it into pages.
+# worker-cpu: reads an upload and writes its page images (prepare_job), writes each archive
+# member as a job's file and deletes what a failed ingest left (ingest_batch), and writes the
+# zip a dataset made from a batch is imported from (import_dataset).
 data "aws_iam_policy_document" "task_worker_cpu" {
   statement {
     sid       = "ReadUploads"
@@ -277,8 +279,13 @@ data "aws_iam_policy_document" "task_worker_cpu" {
     resources = ["${var.bucket_arn}/*"]
   }
   statement {
+    sid       = "WritePagesMembersDatasets"
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.bucket_arn}/*"]
+  }
+  statement {
     sid       = "BucketKey"
-    actions   = ["kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [var.kms_key_arn]
   }
 }
