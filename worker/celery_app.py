@@ -20,14 +20,16 @@ from celery.signals import (
 from celery.worker import state as worker_state
 
 from shared.celery_config import build_celery
-from shared.queues import GPU_QUEUE, INGEST_BATCH, TASK_QUEUES
+from shared.queues import GPU_QUEUE, INGEST_BATCH, TASK_QUEUES, TRAIN_QUEUE
 from shared.redis_client import redis_from_url
 from shared.settings import Settings
+from training.service.leases import held_on_host
 from worker.context import WorkerContext
 from worker.engines.registry import check_engine
 from worker.heartbeat import beat, start_heartbeat
 from worker.libarchive_reader import library_version
 from worker.metrics import serve_metrics
+from worker.scaling.protection import ScaleInProtection, protect_while
 from worker.stall_watchdog import Watchdog, queues_waiting, start_watchdog
 from worker.tasks import register_tasks
 
@@ -68,6 +70,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
         serve_metrics(settings.worker_metrics_port)
         beats = redis_from_url(settings.broker_url)
         ctx.worker_name = name  # its page claims carry it: the sweeper reclaims them fast
+        protection = ScaleInProtection()  # on ECS: not stopped by scale-in while busy
         start_heartbeat(
             beats,
             GPU_QUEUE,
@@ -75,6 +78,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
             ctx.in_flight,
             stop_beating,
             ttl=settings.worker_dead_after_seconds,
+            on_beat=lambda pages: protection.update(pages > 0),
         )
 
         def draining(**_: object) -> None:
@@ -92,6 +96,10 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
                 )
 
         worker_shutting_down.connect(draining, weak=False)
+
+    if TRAIN_QUEUE in queues:  # on ECS: not stopped by scale-in while a training runs
+        host = socket.gethostname()
+        protect_while(lambda: held_on_host(ctx.sessions, host) > 0, stop_beating)
 
     def shutdown(**_: object) -> None:
         stop_beating.set()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -70,8 +71,10 @@ def start_heartbeat(
     stop: threading.Event,
     interval: float = HEARTBEAT_SECONDS,
     ttl: float = HEARTBEAT_TTL,
+    on_beat: Callable[[int], None] | None = None,
 ) -> threading.Thread:
-    """Beat on a daemon thread until ``stop`` is set, then remove the key."""
+    """Beat on a daemon thread until ``stop`` is set, then remove the key; ``on_beat`` gets
+    the pages in flight after each beat (scale-in protection follows it)."""
 
     def loop() -> None:
         while not stop.is_set():
@@ -79,6 +82,8 @@ def start_heartbeat(
                 beat(client, queue, name, pages.count, pages.draining, ttl)
             except redis.RedisError as e:
                 log.warning("heartbeat failed: %s", e)
+            if on_beat is not None:
+                on_beat(pages.count)
             stop.wait(interval)
         with contextlib.suppress(redis.RedisError):
             client.delete(heartbeat_key(queue, name))

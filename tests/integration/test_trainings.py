@@ -450,3 +450,19 @@ def test_a_corrected_batch_becomes_a_dataset(
     assert b"Dear Annie, thank you" in texts
     assert client.delete(f"/v1/datasets/{dataset['id']}", headers=auth(key)).status_code == 204
     assert not ctx.store.exists(source)
+
+
+def test_trainings_held_on_a_host_are_counted_for_scale_in_protection(
+    client: TestClient, ctx: WorkerContext, key: str, ready: dict
+) -> None:
+    from training.service.leases import held_on_host
+
+    body = {"kind": "recognizer", "dataset_id": ready["id"], "options": RECOGNIZER_OPTIONS}
+    training = client.post("/v1/trainings", headers=auth(key), json=body).json()
+    host = f"host-{training['id'][:8]}"
+    assert held_on_host(ctx.sessions, host) == 0  # queued: nobody holds it
+    with transaction(ctx.sessions) as session:
+        row = session.get(Training, training["id"])
+        row.status, row.lease_owner = "running", f"{host}-4242"  # type: ignore[union-attr]
+    assert held_on_host(ctx.sessions, host) == 1
+    assert held_on_host(ctx.sessions, f"{host}x") == 0

@@ -63,3 +63,62 @@ def test_agent_errors_are_logged_and_retried() -> None:
     assert not protection.protected
     protection.update(True, now=1)
     assert protection.protected
+
+
+def test_protect_while_follows_busy_and_stops() -> None:
+    import threading
+    import time
+
+    from worker.scaling.protection import protect_while
+
+    calls, client = agent()
+    busy = [True]
+    stop = threading.Event()
+    thread = protect_while(
+        lambda: busy[0], stop, interval=0.01, protection=ScaleInProtection("http://a", client)
+    )
+    assert thread is not None
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    busy[0] = False
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(5)
+    assert calls[:2] == [
+        {"ProtectionEnabled": True, "ExpiresInMinutes": EXPIRES_IN_MINUTES},
+        {"ProtectionEnabled": False},
+    ]
+    assert protect_while(lambda: True, stop, protection=ScaleInProtection("")) is None
+
+
+def test_the_heartbeat_hands_its_count_to_on_beat() -> None:
+    import threading
+    import time
+
+    from worker.heartbeat import InFlight, start_heartbeat
+
+    class Keys:  # the two calls a heartbeat makes
+        def set(self, *_args: object, **_kwargs: object) -> None: ...
+
+        def delete(self, *_args: object) -> None: ...
+
+    seen: list[int] = []
+    pages, stop = InFlight(), threading.Event()
+    pages.add(2)
+    thread = start_heartbeat(
+        Keys(),  # type: ignore[arg-type]
+        "gpu",
+        "w",
+        pages,
+        stop,
+        interval=0.01,
+        on_beat=seen.append,
+    )
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(5)
+    assert seen and seen[0] == 2

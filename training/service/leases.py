@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db.models import Training, TrainingStatus, utcnow
@@ -60,6 +60,22 @@ def renew(sessions: sessionmaker[Session], held: Claim, lease_seconds: int) -> t
         training = session.get(Training, held.training_id)
         canceled = training is not None and training.cancel_requested
     return bool(renewed), canceled
+
+
+def held_on_host(sessions: sessionmaker[Session], host: str) -> int:
+    """Trainings running under a lease of a process on ``host`` (``runner.worker_name``)."""
+    with transaction(sessions) as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Training)
+                .where(
+                    Training.status == TrainingStatus.RUNNING.value,
+                    Training.lease_owner.like(f"{host}-%"),
+                )
+            )
+            or 0
+        )
 
 
 class Heartbeat:

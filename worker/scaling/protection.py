@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -49,3 +51,29 @@ class ScaleInProtection:
             log.warning("could not set scale-in protection to %s: %s", holding_pages, e)
             return
         self.protected, self._refreshed = holding_pages, now
+
+
+def protect_while(
+    busy: Callable[[], bool],
+    stop: threading.Event,
+    interval: float = 10.0,
+    protection: ScaleInProtection | None = None,
+) -> threading.Thread | None:
+    """Keep protection in step with ``busy()`` on a daemon thread until ``stop`` is set (the
+    training worker, whose trainings run in its pool's children: it asks the database);
+    None where there is no ECS agent."""
+    guard = protection or ScaleInProtection()
+    if not guard.enabled:
+        return None
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                guard.update(busy())
+            except Exception as e:  # the database may be down for a moment
+                log.warning("scale-in protection check failed: %s", e)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name="scale-in-protection", daemon=True)
+    thread.start()
+    return thread

@@ -341,6 +341,12 @@ data "aws_iam_policy_document" "task_worker_train" {
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [var.kms_key_arn]
   }
+  # While a training runs the worker protects its own task from scale-in (ECS agent).
+  statement {
+    sid       = "OwnScaleInProtection"
+    actions   = ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"]
+    resources = ["arn:aws:ecs:${var.region}:${data.aws_caller_identity.current.account_id}:task/${var.cluster_name}/*"]
+  }
 }
 
 # scaler: the only role that may publish metrics, and only into the Quire namespace.
