@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import IO, BinaryIO, Protocol
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -48,6 +49,11 @@ class ObjectStore(Protocol):
 
         Raise ``ObjectMissing`` if it does not exist. Close it when done.
         """
+        ...
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key stored under ``prefix`` (all keys when empty), sorted; only current
+        objects, never a version or delete marker of a versioned bucket."""
         ...
 
     def delete(self, key: str) -> None:

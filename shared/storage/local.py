@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -14,6 +15,7 @@ from shared.errors import ObjectMissing, StoreUnavailable
 from shared.storage.base import validate_key
 
 COPY_CHUNK = 1024 * 1024
+TEMP_PREFIX = ".upload-"
 
 
 class LocalObjectStore:
@@ -29,7 +31,7 @@ class LocalObjectStore:
     def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(stream, out, COPY_CHUNK)
@@ -64,6 +66,13 @@ class LocalObjectStore:
             return self._path(key).open("rb")
         except (FileNotFoundError, IsADirectoryError) as e:
             raise ObjectMissing(f"object {key!r} is missing") from e
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        files = (p for p in folder.rglob("*") if p.is_file())
+        # A temp file is a write still in progress, not an object.
+        keys = (p.relative_to(self.root).as_posix() for p in files)
+        yield from sorted(k for k in keys if not k.rsplit("/", 1)[-1].startswith(TEMP_PREFIX))
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

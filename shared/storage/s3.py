@@ -157,6 +157,17 @@ class S3ObjectStore:
             )
             return bytes(response["Body"].read())
 
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        full = self._key(prefix.rstrip("/")) + "/" if prefix.strip("/") else self.prefix
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            )
+            for page in pages:  # S3 lists keys in UTF-8 binary order: sorted
+                yield from (o["Key"][len(self.prefix) :] for o in page.get("Contents", []))
+        except (BotoCoreError, ClientError) as e:
+            raise StoreUnavailable(f"S3 listing failed: {e}") from e
+
     def delete(self, key: str) -> None:
         self.purge(key)
 
