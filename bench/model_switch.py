@@ -95,6 +95,11 @@ def register(
         return model.id
 
 
+def loaded(runners: ModelRunners, choice: dict[str, str | None]) -> None:
+    with runners.use(choice):
+        pass
+
+
 def timed(step: Callable[[], object]) -> float:
     started = time.perf_counter()
     step()
@@ -176,22 +181,23 @@ def run(tmp: Path, endpoint: str, pages: int, lines: int) -> None:
         return {"detector": None, "recognizer": model_id}
 
     fresh = runners(1024, "cold")
-    cold = timed(lambda: fresh.get(pick(a)))
-    cold_detector = timed(lambda: fresh.get({"detector": det, "recognizer": None}))
-    hit = statistics.median(timed(lambda: fresh.get(pick(a))) for _ in range(50))
+    cold = timed(lambda: loaded(fresh, pick(a)))
+    cold_detector = timed(lambda: loaded(fresh, {"detector": det, "recognizer": None}))
+    hit = statistics.median(timed(lambda: loaded(fresh, pick(a))) for _ in range(50))
     fresh.close()
     reload_runners = runners(1024, "cold")  # weights on disk, nothing loaded
-    from_disk = timed(lambda: reload_runners.get(pick(a)))
+    from_disk = timed(lambda: loaded(reload_runners, pick(a)))
     reload_runners.close()
 
     def pages_per_second(budget_mb: int, order: list[str]) -> tuple[float, int]:
         lru = runners(budget_mb)
         for model_id in set(order):
-            lru.get(pick(model_id))  # loaded once (and in the cache) before timing
+            loaded(lru, pick(model_id))  # loaded once (and in the cache) before timing
         lru.loads = 0
         started = time.perf_counter()
         for image, model_id in zip(page_images, order, strict=True):
-            lru.get(pick(model_id)).run_page(image)
+            with lru.use(pick(model_id)) as runner:
+                runner.run_page(image)
         elapsed = time.perf_counter() - started
         loads = lru.loads
         lru.close()

@@ -2,10 +2,10 @@
 
 Starts an embedded Redis (unless ``QUIRE_REDIS_URL`` is set), applies migrations, writes a dev
 API key, then runs the API, a CPU worker, a GPU-queue worker, a training worker (the
-``train`` queue, on the CPU unless ``QUIRE_TRAINING_DEVICE`` says otherwise) and the sweeper as
-separate processes. A process that dies is started again; Ctrl-C (or SIGTERM) stops everything cleanly.
-Webhooks to plain http and loopback are allowed (with a warning) unless the environment says
-otherwise, so a receiver on this machine works.
+``train`` queue, on the CPU unless ``QUIRE_TRAINING_DEVICE`` says otherwise) and the sweeper
+as separate processes. A process that dies is started again; Ctrl-C (or SIGTERM) stops
+everything cleanly. Webhooks to plain http and loopback are allowed (with a warning) unless
+the environment says otherwise, so a receiver on this machine works.
 """
 
 from __future__ import annotations

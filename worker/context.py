@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from celery import Celery
@@ -63,11 +64,13 @@ class WorkerContext:
                     self._runner = self._new_runner(engine)
         return self._runner
 
-    def runner_for(self, choice: Mapping[str, str | None] | None) -> BatchedPageRunner:
-        """The runner of a job's chosen models (``Job.model_choice``); the worker's own
-        runner when the job chose none."""
+    def runner_for(
+        self, choice: Mapping[str, str | None] | None
+    ) -> AbstractContextManager[BatchedPageRunner]:
+        """The runner of a job's chosen models (``Job.model_choice``), held for one page; the
+        worker's own runner when the job chose none."""
         if not choice:
-            return self.runner
+            return nullcontext(self.runner)
         if self._chosen is None:
             with self._engine_lock:
                 if self._chosen is None:
@@ -78,7 +81,7 @@ class WorkerContext:
                         lambda: self.engine,
                         self._new_runner,
                     )
-        return self._chosen.get(choice)
+        return self._chosen.use(choice)
 
     def _new_runner(self, engine: OcrEngine) -> BatchedPageRunner:
         return BatchedPageRunner(

@@ -18,7 +18,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,13 @@ class ModelUnavailable(QuireError):
 class _Loaded:
     runner: BatchedPageRunner
     size_bytes: int
+    users: int = 0  # pages between ``use`` and its end
+    evicted: bool = False  # out of the LRU; closed when its last page is done
 
 
 class ModelRunners:
-    """Runners per model choice; thread-safe."""
+    """Runners per model choice; thread-safe. A runner is closed only once no page uses it:
+    an eviction while pages of it are in flight defers the close to the last of them."""
 
     def __init__(
         self,
@@ -72,24 +76,26 @@ class ModelRunners:
         self.loads = 0
         self.evictions = 0
 
-    def get(self, choice: Mapping[str, str | None]) -> BatchedPageRunner:
+    @contextmanager
+    def use(self, choice: Mapping[str, str | None]) -> Iterator[BatchedPageRunner]:
+        """The runner of ``choice`` (loaded now if it is not), held for one page."""
         key: Choice = (choice.get("detector"), choice.get("recognizer"))
         with self._lock:
-            if key in self._loaded:
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                loaded = self._load_locked(key)
+            else:
                 self._loaded.move_to_end(key)
-                return self._loaded[key].runner
-            started = time.perf_counter()
-            loaded = self._load(key)
-            self.loads += 1
-            self._loaded[key] = loaded
+            loaded.users += 1
             self._evict()
-            log.info(
-                "loaded models %s in %.2fs (%d loaded)",
-                loaded.runner.name,
-                time.perf_counter() - started,
-                len(self._loaded),
-            )
-            return loaded.runner
+        try:
+            yield loaded.runner
+        finally:
+            with self._lock:
+                loaded.users -= 1
+                done = loaded.evicted and loaded.users == 0
+            if done:
+                loaded.runner.close()
 
     def close(self) -> None:
         with self._lock:
@@ -97,13 +103,31 @@ class ModelRunners:
                 loaded.runner.close()
             self._loaded.clear()
 
+    def _load_locked(self, key: Choice) -> _Loaded:
+        started = time.perf_counter()
+        loaded = self._load(key)
+        self.loads += 1
+        self._loaded[key] = loaded
+        log.info(
+            "loaded models %s in %.2fs (%d loaded)",
+            loaded.runner.name,
+            time.perf_counter() - started,
+            len(self._loaded),
+        )
+        return loaded
+
     def _evict(self) -> None:
+        """Drop least recently used runners while the weights are over the budget (the one
+        just used always stays); a runner pages still use is closed by the last of them."""
         while (
             len(self._loaded) > 1 and sum(v.size_bytes for v in self._loaded.values()) > self.budget
         ):
             key, oldest = self._loaded.popitem(last=False)
-            oldest.runner.close()
             self.evictions += 1
+            if oldest.users == 0:
+                oldest.runner.close()
+            else:
+                oldest.evicted = True
             log.info(
                 "unloaded models %s (LRU, over %d MB)", key, self.settings.loaded_models_max_mb
             )

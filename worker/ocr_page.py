@@ -53,8 +53,8 @@ def _process(
     ids = {"job_id": job_id, "page_index": index}
     try:
         pixels = decode_page(ctx.store.get_bytes(image_key), ctx.settings.max_image_pixels)
-        runner = ctx.runner_for(model_choice)
-        result = runner.run_page(pixels)
+        with ctx.runner_for(model_choice) as runner:
+            result = runner.run_page(pixels)
     except QuireError as e:
         if e.retryable:
             raise

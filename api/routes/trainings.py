@@ -41,6 +41,7 @@ from shared.training_schemas import (
     TrainingOut,
     ValidationSplit,
 )
+from shared.training_state import finish_training
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
 ROUTE = "POST /v1/trainings"
@@ -232,8 +233,6 @@ def cancel_training(
         if status.terminal:
             raise Conflict(f"training {training_id} already ended ({status.value})")
         training.cancel_requested = True
-        if status == TrainingStatus.QUEUED:
-            from training.service.runner import cancel_queued
-
-            cancel_queued(session, training)
+        if status == TrainingStatus.QUEUED:  # no worker has it: it ends now
+            finish_training(session, training, TrainingStatus.CANCELED, "canceled")
         return training_out(training)

@@ -486,3 +486,9 @@ def test_redis_keeps_the_queue() -> None:
     assert "--appendonly yes" in command
     assert "--maxmemory-policy noeviction" in command
     assert any(v.endswith(":/data") for v in _services()["redis"]["volumes"])
+
+
+def test_the_api_image_has_pg_dump_of_the_servers_major_version() -> None:
+    """`quire backup` runs pg_dump from the API image; an older client refuses the server."""
+    major = _services()["postgres"]["image"].split(":")[1].split(".")[0]
+    assert f"postgresql-client-{major}" in DOCKERFILES["api"].read_text()

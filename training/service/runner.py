@@ -28,12 +28,11 @@ from shared.db.models import (
     Training,
     TrainingStatus,
     new_id,
-    utcnow,
 )
 from shared.db.session import transaction
 from shared.model_registry import WEIGHT_FILES, builtin_models, next_version
 from shared.objectkeys import model_key, training_checkpoint_key
-from shared.webhook_events import record_training_completed
+from shared.training_state import finish_training
 from training.run_log import EpochRecord
 from training.service import leases
 from training.service.dataset_import import fetch_and_unpack
@@ -445,15 +444,8 @@ def _finish(
     error: tuple[str, str] | None,
     outcome: Outcome | None,
 ) -> None:
-    training.status, training.stopped = status.value, stopped
-    if error is not None:
-        training.error_code, training.error_message = error
-    if outcome is not None and outcome.records:
-        training.epochs = [asdict(r) for r in outcome.records]
-        training.epoch = outcome.records[-1].epoch
-    training.lease_owner, training.lease_expires_at = None, None
-    training.finished_at = utcnow()
-    record_training_completed(session, training)
+    epochs = [asdict(r) for r in outcome.records] if outcome is not None else None
+    finish_training(session, training, status, stopped, error, epochs)
 
 
 def _code_version() -> str:
@@ -482,8 +474,3 @@ def _pack(run_dir: Path) -> bytes:
 def _restore(data: bytes, run_dir: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
         tar.extractall(run_dir, filter="data")
-
-
-def cancel_queued(session: Any, training: Training) -> None:
-    """A training no worker has started ends canceled at once (its message is dropped later)."""
-    _finish(session, training, TrainingStatus.CANCELED, "canceled", None, None)
