@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Annotated, Any
 
-from fastapi import Header
+from fastapi import Header, Response
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -79,6 +79,15 @@ class Created:
     resource_id: str
     status_code: int = ACCEPTED
     replayed: bool = False
+
+
+def answer_created(response: Response, created: Created, location: str) -> None:
+    """The status and headers of a create answer: 202 (or the first answer's status), and
+    ``Idempotent-Replayed`` when an earlier request with the key made it."""
+    response.status_code = created.status_code
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = location
 
 
 def file_digest(spool: IO[bytes]) -> str:

@@ -37,12 +37,14 @@ from api.idempotency import (
     Created,
     IdempotencyClaim,
     IdempotencyKeyHeader,
+    answer_created,
     create_once,
     make_claim,
     request_hash,
 )
 from api.listing_filters import ListParamsDep, newest_of_tenant
 from api.multipart_stream import FormLimits, receive_form
+from api.ownership import owned_row
 from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS, RecognizedQuery
 from api.routes.uploads import owned_upload
 from api.submission import SubmitOptions, options_from_json, parse_options, with_model_choice
@@ -51,7 +53,7 @@ from shared import lifecycle
 from shared.batches import batch_counts, eta_seconds, progress
 from shared.db.models import Batch, BatchItem, BatchStatus, Job, Priority, utcnow
 from shared.db.session import transaction
-from shared.errors import Conflict, InvalidRequest, NotFound, UnsupportedMediaType
+from shared.errors import Conflict, InvalidRequest, UnsupportedMediaType
 from shared.exporters import parse_formats
 from shared.schemas import (
     MODEL_DESCRIPTION,
@@ -114,10 +116,7 @@ CREATE_BODY = {
 
 def owned_batch(session: Session, tenant: TenantRef, batch_id: str) -> Batch:
     """The tenant's batch; another tenant's is reported missing."""
-    batch = session.get(Batch, batch_id)
-    if batch is None or batch.tenant_id != tenant.id:
-        raise NotFound(f"no batch {batch_id!r}")
-    return batch
+    return owned_row(session, Batch, tenant, batch_id, "batch")
 
 
 def batch_out(session: Session, batch: Batch) -> BatchOut:
@@ -182,10 +181,7 @@ async def create_batch(
         created = await _create_from_upload(request, tenant, settings, deps, idempotency_key)
     else:
         created = await _create_from_form(request, tenant, settings, deps, idempotency_key, engine)
-    response.status_code = created.status_code
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/batches/{created.resource_id}"
+    answer_created(response, created, f"/v1/batches/{created.resource_id}")
     with transaction(sessions) as session:
         batch = owned_batch(session, tenant, created.resource_id)
         _poll_headers(response, batch, settings)

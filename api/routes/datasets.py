@@ -22,12 +22,14 @@ from api.deps import (
 from api.idempotency import (
     IdempotencyClaim,
     IdempotencyKeyHeader,
+    answer_created,
     create_once,
     make_claim,
     request_hash,
 )
 from api.listing_filters import ListParamsDep, newest_of_tenant
 from api.multipart_stream import FormLimits, receive_form
+from api.ownership import owned_row
 from api.routes.batches import owned_batch
 from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS
 from api.routes.uploads import owned_upload
@@ -35,7 +37,7 @@ from api.submission import send_or_defer
 from shared import media
 from shared.db.models import Dataset, DatasetStatus, Training, TrainingStatus, new_id
 from shared.db.session import transaction
-from shared.errors import Conflict, InvalidRequest, NotFound, UnsupportedMediaType, UploadIncomplete
+from shared.errors import Conflict, InvalidRequest, UnsupportedMediaType, UploadIncomplete
 from shared.objectkeys import dataset_source_key
 from shared.queues import IMPORT_DATASET, import_dataset_payload
 from shared.schemas import ErrorInfo
@@ -79,10 +81,7 @@ CREATE_BODY = {
 
 def owned_dataset(session: Session, tenant: TenantRef, dataset_id: str) -> Dataset:
     """The tenant's dataset; another tenant's is reported missing."""
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None or dataset.tenant_id != tenant.id:
-        raise NotFound(f"no dataset {dataset_id!r}")
-    return dataset
+    return owned_row(session, Dataset, tenant, dataset_id, "dataset")
 
 
 def dataset_out(dataset: Dataset) -> DatasetOut:
@@ -213,10 +212,7 @@ async def create_dataset(
     finally:
         if not request.headers.get("content-type", "").startswith("application/json"):
             form.close()
-    response.status_code = created.status_code
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/datasets/{created.resource_id}"
+    answer_created(response, created, f"/v1/datasets/{created.resource_id}")
     with transaction(sessions) as session:
         return dataset_out(owned_dataset(session, tenant, created.resource_id))
 

@@ -29,6 +29,7 @@ from api.idempotency import (
     Created,
     IdempotencyClaim,
     IdempotencyKeyHeader,
+    answer_created,
     create_once,
     make_claim,
     request_hash,
@@ -186,10 +187,7 @@ async def submit_job(
         )
     finally:
         form.close()
-    response.status_code = created.status_code
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    answer_created(response, created, f"/v1/jobs/{job.id}")
     _poll_headers(response, job, settings)
     return job_out(job)
 

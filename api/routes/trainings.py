@@ -20,17 +20,19 @@ from api.deps import (
 from api.idempotency import (
     IdempotencyClaim,
     IdempotencyKeyHeader,
+    answer_created,
     create_once,
     make_claim,
     request_hash,
 )
 from api.listing_filters import ListParamsDep, newest_of_tenant
+from api.ownership import owned_row
 from api.routes.datasets import owned_dataset
 from api.routes.jobs import CONFLICT_PROBLEMS, PROBLEMS
 from api.submission import checked_callback_url, send_or_defer
 from shared.db.models import DatasetStatus, Training, TrainingStatus, new_id
 from shared.db.session import transaction
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, InvalidRequest
 from shared.model_registry import FAMILIES, require_model
 from shared.queues import RUN_TRAINING, run_training_payload
 from shared.schemas import ErrorInfo
@@ -60,10 +62,7 @@ KNOWN_OPTIONS = {
 
 
 def owned_training(session: Session, tenant: TenantRef, training_id: str) -> Training:
-    training = session.get(Training, training_id)
-    if training is None or training.tenant_id != tenant.id:
-        raise NotFound(f"no training {training_id!r}")
-    return training
+    return owned_row(session, Training, tenant, training_id, "training")
 
 
 def training_out(training: Training) -> TrainingOut:
@@ -182,10 +181,7 @@ async def create_training(
 
     claim = await run_in_threadpool(make_claim, tenant.id, idempotency_key, settings, fingerprint)
     created = await run_in_threadpool(create_once, sessions, claim, create)
-    response.status_code = created.status_code
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/trainings/{created.resource_id}"
+    answer_created(response, created, f"/v1/trainings/{created.resource_id}")
     with transaction(sessions) as session:
         return training_out(owned_training(session, tenant, created.resource_id))
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.caller import TenantRef
 from api.deps import CurrentTenant, PresignerDep, SessionDep, SessionsDep, SettingsDep, StoreDep
 from api.multipart_stream import SPOOL_IN_MEMORY
+from api.ownership import owned_row
 from api.presign import (
     LocalPresigner,
     PartPlan,
@@ -37,10 +38,7 @@ GB = 1024**3
 
 def owned_upload(session: Session, tenant: TenantRef, upload_id: str) -> Upload:
     """The tenant's upload; another tenant's is reported missing."""
-    upload = session.get(Upload, upload_id)
-    if upload is None or upload.tenant_id != tenant.id:
-        raise NotFound(f"no upload {upload_id!r}")
-    return upload
+    return owned_row(session, Upload, tenant, upload_id, "upload")
 
 
 def upload_out(
