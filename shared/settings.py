@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     stale_after_seconds: float = Field(60.0, gt=0, description="Queued this long: check it.")
     page_lease_seconds: int | None = Field(None, description="Running this long: 2x time limit.")
     worker_dead_after_seconds: float = Field(
-        20.0, ge=3, description="A GPU worker silent this long is dead: its pages go back."
+        20.0, ge=3, description="A worker silent this long is dead: its work goes back."
     )
     reclaim_interval_seconds: float = Field(3.0, gt=0, description="Sweeper's dead-worker check.")
     training_lease_seconds: int = Field(

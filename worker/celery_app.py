@@ -20,7 +20,7 @@ from celery.signals import (
 from celery.worker import state as worker_state
 
 from shared.celery_config import build_celery
-from shared.queues import GPU_QUEUE, INGEST_BATCH, TASK_QUEUES, TRAIN_QUEUE
+from shared.queues import CPU_QUEUE, GPU_QUEUE, INGEST_BATCH, TASK_QUEUES, TRAIN_QUEUE
 from shared.redis_client import redis_from_url
 from shared.settings import Settings
 from training.service.leases import held_on_host
@@ -96,6 +96,18 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int, pool: st
                 )
 
         worker_shutting_down.connect(draining, weak=False)
+    elif CPU_QUEUE in queues:
+        # Its splits and ingests carry its name (children inherit it across the fork): when
+        # its heartbeat stops, the sweeper sends them again at once.
+        ctx.worker_name = name
+        start_heartbeat(
+            redis_from_url(settings.broker_url),
+            CPU_QUEUE,
+            name,
+            ctx.in_flight,
+            stop_beating,
+            ttl=settings.worker_dead_after_seconds,
+        )
 
     if TRAIN_QUEUE in queues:  # on ECS: not stopped by scale-in while a training runs
         host = socket.gethostname()

@@ -128,6 +128,8 @@ def _load(ctx: WorkerContext, batch_id: str) -> BatchRef | None:
             return None
         if BatchStatus(batch.status).terminal:
             return None
+        if ctx.worker_name is not None:  # a dead worker's ingest is reclaimed
+            batch.claimed_by, batch.claimed_at = ctx.worker_name, utcnow()
         return BatchRef(
             batch.id,
             batch.tenant_id,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from shared import media
 from shared.celery_config import PRIORITY_BY_NAME
-from shared.db.models import Job, JobStatus, Page, PageStatus
+from shared.db.models import Job, JobStatus, Page, PageStatus, utcnow
 from shared.db.session import transaction
 from shared.errors import QuireError, UnsupportedDocument
 from shared.imageinfo import inspect_image
@@ -57,6 +57,8 @@ def prepare_job(ctx: WorkerContext, job_id: str) -> None:
             return
         existing = _page_count(session, job_id)
         complete = job.pages_total > 0 and existing >= job.pages_total
+        if not complete and ctx.worker_name is not None:  # a dead worker's split is reclaimed
+            job.claimed_by, job.claimed_at = ctx.worker_name, utcnow()
     if existing:  # a rerun: send again what the earlier run left queued
         _enqueue_queued_pages(ctx, job, below=existing)
     if complete:

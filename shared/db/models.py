@@ -173,6 +173,9 @@ class Job(Base):
     # The models asked for at submit, resolved: {"detector": ref, "recognizer": ref}, each a
     # trained model's id or a shipped model's name, or None for the worker's own engine stage.
     model_choice: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The CPU worker splitting it into pages, and since when (worker/reclaim.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     # SHA-256 (hex) of the uploaded file's bytes, as received, before any preprocessing.
     content_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     # The earlier job whose result this one copied (on_duplicate=reuse); it may since be gone.
@@ -260,6 +263,9 @@ class Batch(Base):
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     # The models its jobs use (as Job.model_choice), resolved at submit.
     model_choice: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The CPU worker reading its archive, and since when (worker/reclaim.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ingested_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

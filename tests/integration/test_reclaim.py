@@ -117,3 +117,57 @@ def test_ocr_page_records_the_claiming_worker(
 
 def encode_page():  # type: ignore[no-untyped-def]
     return striped_page([20, 20])
+
+
+def test_a_dead_cpu_workers_split_and_ingest_are_sent_again_once(
+    ctx: WorkerContext, make_job: Callable[..., str], redis_client: redis.Redis
+) -> None:
+    from shared.db.models import Batch
+
+    dead_job = make_job(encode(striped_page([20])))
+    live_job = make_job(encode(striped_page([20])))
+    past = utcnow() - timedelta(minutes=1)
+    with transaction(ctx.sessions) as session:
+        for job_id, worker in ((dead_job, "quire-cpu-1@gone"), (live_job, "quire-cpu-2@here")):
+            job = session.get(Job, job_id)
+            job.claimed_by, job.claimed_at = worker, past  # type: ignore[union-attr]
+        tenant_id = session.get(Job, dead_job).tenant_id  # type: ignore[union-attr]
+        batch = Batch(
+            tenant_id=tenant_id,
+            source_key="tenants/x/batches/b/source.zip",
+            claimed_by="quire-cpu-1@gone",
+            claimed_at=past,
+        )
+        session.add(batch)
+        session.flush()
+        batch_id = batch.id
+    beat(redis_client, "cpu", "quire-cpu-2@here", 0)
+    reclaim_once(ctx, redis_client)
+    sent = [
+        m["headers"]["task"] + m["headers"]["kwargsrepr"]
+        for m in queued_messages(redis_client, "cpu")
+    ]
+    assert sum(dead_job in m and "prepare_job" in m for m in sent) == 1, sent
+    assert sum(batch_id in m and "ingest_batch" in m for m in sent) == 1, sent
+    assert not any(live_job in m for m in sent)
+    with ctx.sessions() as session:
+        assert session.get(Job, dead_job).claimed_by is None  # type: ignore[union-attr]
+        assert session.get(Job, live_job).claimed_by == "quire-cpu-2@here"  # type: ignore[union-attr]
+    redis_client.delete("cpu")
+    reclaim_once(ctx, redis_client)
+    assert not any(
+        dead_job in m["headers"]["kwargsrepr"] for m in queued_messages(redis_client, "cpu")
+    )
+
+
+def test_prepare_records_the_splitting_worker(
+    ctx: WorkerContext, make_job: Callable[..., str]
+) -> None:
+    from tests.batch_inputs import pdf_bytes
+
+    job_id = make_job(pdf_bytes(["a", "b"]), "application/pdf", "pdf")
+    ctx.worker_name = "quire-cpu-5@host"
+    prepare_job(ctx, job_id)
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.claimed_by == "quire-cpu-5@host" and job.claimed_at
