@@ -83,6 +83,8 @@ def promote_model(
     """Jobs and batches submitted without `model` use it from now on (for its kind); jobs
     already queued keep the models they were given."""
     with transaction(sessions) as session:
+        if find_model(session, tenant.id, model_id, settings.builtin_models_dir) is None:
+            raise NotFound(f"no model {model_id!r}")
         row = _tenant(session, tenant.id)
         entry = promote(session, row, model_id, settings.builtin_models_dir)
         return model_out(entry, row)

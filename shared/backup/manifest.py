@@ -8,6 +8,7 @@ and ``objects/<key>`` for every object of the store.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -120,7 +121,7 @@ def verify_file(path: Path, expected: FileEntry) -> None:
             size, digest = sha256_of(stream)
     except FileNotFoundError:
         raise BackupCorrupt(f"{path} is missing from the backup") from None
-    if (size, digest) != (expected.size, expected.sha256):
+    if size != expected.size or not hmac.compare_digest(digest, expected.sha256):
         raise BackupCorrupt(
             f"{path} does not match the manifest: {size} bytes, sha256 {digest[:12]}..., "
             f"expected {expected.size} bytes, sha256 {expected.sha256[:12]}..."

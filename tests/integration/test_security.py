@@ -108,7 +108,11 @@ def create_owned(client: TestClient, key: str, sessions: Any) -> Owned:
     assert (job.status_code, batch.status_code, upload.status_code) == (202, 202, 201)
     assert api_key.status_code == 201, api_key.text
     delivery_id = add_delivery(sessions, job.json()["id"])
+    dataset_id, training_id, model_id = add_training_rows(sessions, job.json()["id"])
     ids = {
+        "dataset_id": dataset_id,
+        "training_id": training_id,
+        "model_id": model_id,
         "job_id": job.json()["id"],
         "batch_id": batch.json()["id"],
         "upload_id": upload.json()["id"],
@@ -119,6 +123,38 @@ def create_owned(client: TestClient, key: str, sessions: Any) -> Owned:
         "line_index": "0",
     }
     return Owned(ids=ids, part_query={})
+
+
+def add_training_rows(sessions: Any, job_id: str) -> tuple[str, str, str]:
+    """A ready dataset, a queued training on it and a trained model of the job's tenant."""
+    from shared.db.models import Dataset, TrainedModel, Training
+
+    with transaction(sessions) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        dataset = Dataset(tenant_id=job.tenant_id, status="ready", source_key="k/d.zip")
+        session.add(dataset)
+        session.flush()
+        training = Training(
+            tenant_id=job.tenant_id,
+            kind="recognizer",
+            family="crnn",
+            name="t",
+            dataset_id=dataset.id,
+        )
+        model = TrainedModel(
+            tenant_id=job.tenant_id,
+            name="m",
+            version=1,
+            kind="recognizer",
+            family="crnn",
+            sha256="0" * 64,
+            size_bytes=1,
+            object_key="k/m.pt",
+        )
+        session.add_all([training, model])
+        session.flush()
+        return dataset.id, training.id, model.id
 
 
 def add_delivery(sessions: Any, job_id: str) -> str:
