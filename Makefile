@@ -39,6 +39,12 @@ chaos: install
 	QUIRE_CHAOS_SIZE=full QUIRE_CHAOS_FUZZ_EXAMPLES=$${QUIRE_CHAOS_FUZZ_EXAMPLES:-150} \
 		$(BIN)/python -m pytest tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
 
+# The soak at full size (5,000 pages of mixed work, an hour at most; bench/soak.py), never
+# part of `make test`, which runs it short (tests/e2e/test_soak.py). SOAK_ARGS="--pages N".
+.PHONY: soak
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
