@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.model_registry import REPO_MODELS
+from shared.model_registry import WEIGHT_FILES as WEIGHTS_BY_KIND
+
 DETECTOR = "quire-lines-yolov8n"
 RECOGNIZER = "quire-htr-crnn"
-WEIGHT_FILES = ("detector.pt", "recognizer.pt")
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+WEIGHT_FILES = tuple(WEIGHTS_BY_KIND.values())
 
 
 def builtin_path(name: str, root: Path | None = None) -> Path | None:
