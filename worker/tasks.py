@@ -52,7 +52,11 @@ def run_step(
     except Exception as e:
         retries = task.request.retries
         if not is_retryable(e):
+            # Bad input or a missing object: no retry will help, so the row ends now with
+            # the error's own code (left as it was, the reconcile pass would resend it).
             log.exception("%s failed without retry", task.name)
+            if on_give_up is not None:
+                _quietly(on_give_up, ctx, e)
             return
         if on_give_up is not None and retries + 1 >= ctx.settings.max_attempts:
             log.error("%s: giving up after %d attempts: %s", task.name, retries + 1, e)
@@ -63,6 +67,14 @@ def run_step(
         delay = backoff_seconds(retries + 1, ctx.settings.retry_backoff_seconds)
         log.warning("%s: retry in %.1fs after %s: %s", task.name, delay, type(e).__name__, e)
         raise task.retry(exc=e, countdown=delay, max_retries=None) from e
+
+
+def final_error(error: BaseException, what: str) -> QuireError:
+    """The error a row ends with: a non-retryable ``QuireError`` as it is (its code tells the
+    user what was wrong), anything else as attempts exhausted."""
+    if isinstance(error, QuireError) and not error.retryable:
+        return error
+    return AttemptsExhausted(f"{what} failed: {error}")
 
 
 def _quietly(
@@ -79,16 +91,18 @@ def _quietly(
 def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
     """Define quire's tasks on ``app``; they run against ``ctx``."""
 
-    @app.task(name=PREPARE_JOB, bind=True)
+    # shared=False: the tasks belong to ``app`` alone. Celery's default adds every decorated
+    # task to each app made later in the process, and since Celery 5.7 the first callable
+    # registered under a name wins, so a second app could not define its own.
+    @app.task(name=PREPARE_JOB, bind=True, shared=False)
     def prepare_job_task(self: Task, v: int, job_id: str) -> None:
         def give_up(c: WorkerContext, e: BaseException) -> None:
-            error = AttemptsExhausted(f"preparing the job failed: {e}")
             with transaction(c.sessions) as session:
-                fail_unfinished_job(session, job_id, error)
+                fail_unfinished_job(session, job_id, final_error(e, "preparing the job"))
 
         run_step(self, ctx, v, lambda c: prepare_job(c, job_id), on_give_up=give_up)
 
-    @app.task(name=OCR_PAGE, bind=True)
+    @app.task(name=OCR_PAGE, bind=True, shared=False)
     def ocr_page_task(self: Task, v: int, job_id: str, page_index: int) -> None:
         # Attempts are counted in the database when the page is claimed, so the page is
         # dead-lettered there; Celery's own retry count is not the limit.
@@ -98,14 +112,14 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
 
         run_step(self, ctx, v, lambda c: ocr_page(c, job_id, page_index), on_retry=remember)
 
-    @app.task(name=INGEST_BATCH, bind=True)
+    @app.task(name=INGEST_BATCH, bind=True, shared=False)
     def ingest_batch_task(self: Task, v: int, batch_id: str) -> None:
         def give_up(c: WorkerContext, e: BaseException) -> None:
-            stop_ingest(c, batch_id, AttemptsExhausted(f"reading the archive failed: {e}"))
+            stop_ingest(c, batch_id, final_error(e, "reading the archive"))
 
         run_step(self, ctx, v, lambda c: ingest_batch(c, batch_id), on_give_up=give_up)
 
-    @app.task(name=DELIVER_WEBHOOK, bind=True)
+    @app.task(name=DELIVER_WEBHOOK, bind=True, shared=False)
     def deliver_webhook_task(self: Task, v: int, delivery_id: str) -> None:
         # Webhook retries are scheduled in the database; a failure here (the database is
         # down, say) leaves the row pending and the sweeper sends it again later.
@@ -113,12 +127,12 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
             self, ctx, v, lambda c: deliver_webhook(c, delivery_id), on_give_up=lambda _c, _e: None
         )
 
-    @app.task(name=IMPORT_DATASET, bind=True)
+    @app.task(name=IMPORT_DATASET, bind=True, shared=False)
     def import_dataset_task(self: Task, v: int, dataset_id: str) -> None:
         from training.service.dataset_import import fail_import, import_dataset
 
         def give_up(c: WorkerContext, e: BaseException) -> None:
-            fail_import(c, dataset_id, AttemptsExhausted(f"importing the dataset failed: {e}"))
+            fail_import(c, dataset_id, final_error(e, "importing the dataset"))
 
         run_step(self, ctx, v, lambda c: import_dataset(c, dataset_id), on_give_up=give_up)
 
@@ -128,6 +142,7 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> dict[str, Any]:
     @app.task(
         name=RUN_TRAINING,
         bind=True,
+        shared=False,
         soft_time_limit=TRAINING_TIME_LIMIT,
         time_limit=TRAINING_TIME_LIMIT + 60,
     )

@@ -68,7 +68,7 @@ def test_a_celery_worker_runs_the_task(app: Celery, redis_url: str) -> None:
     ran: list[dict[str, object]] = []
     done = threading.Event()
 
-    @app.task(name=OCR_PAGE)
+    @app.task(name=OCR_PAGE, shared=False)
     def record(**kwargs: object) -> None:
         ran.append(kwargs)
         done.set()

@@ -17,8 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shared.db.models import TrainedModel, Training, WebhookDelivery
+from shared.celery_config import build_celery
+from shared.db.models import Dataset, TrainedModel, Training, WebhookDelivery
 from shared.db.session import transaction
+from shared.queues import IMPORT_DATASET, import_dataset_payload
 from shared.settings import Settings
 from tests.conftest import text_image
 from tests.integration.conftest import auth
@@ -28,6 +30,7 @@ from training.service.runner import run_training
 from worker.context import WorkerContext
 from worker.ocr_page import ocr_page
 from worker.prepare import prepare_job
+from worker.tasks import register_tasks
 
 pytestmark = pytest.mark.integration
 RECOGNIZER_OPTIONS = {"epoch_lines": 16, "batch_size": 8, "warmup_steps": 5, "learning_rate": 1e-4}
@@ -62,6 +65,26 @@ def imported(client: TestClient, ctx: WorkerContext, key: str, dataset: dict) ->
 @pytest.fixture
 def ready(client: TestClient, ctx: WorkerContext, key: str, pages: Path) -> dict[str, Any]:
     return imported(client, ctx, key, push(client, key, zipped(pages)))
+
+
+def test_a_dataset_whose_archive_is_gone_fails_once_through_the_task(
+    client: TestClient, ctx: WorkerContext, new_key: Callable[..., str], pages: Path
+) -> None:
+    # Through the Celery task as a worker runs it: a missing object cannot come back, so the
+    # dataset ends failed with its code (left importing, the reconcile pass would resend it
+    # forever).
+    key = new_key("archive-gone")
+    dataset = push(client, key, zipped(pages))
+    with transaction(ctx.sessions) as session:
+        source_key = session.get(Dataset, dataset["id"]).source_key
+    ctx.store.delete(source_key)
+    app = build_celery(ctx.settings)
+    register_tasks(app, ctx)
+    app.tasks[IMPORT_DATASET].apply(kwargs=import_dataset_payload(dataset["id"]))
+    app.close()
+    done = client.get(f"/v1/datasets/{dataset['id']}", headers=auth(key)).json()
+    assert done["status"] == "failed", done
+    assert done["error"]["code"] == "object_missing", done
 
 
 def test_a_dataset_imports_with_its_figures_and_per_file_problems(

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from shared.errors import CorruptImage, DatabaseUnavailable
+from shared.celery_config import build_celery
+from shared.errors import AttemptsExhausted, CorruptImage, DatabaseUnavailable, ObjectMissing
+from shared.queues import OCR_PAGE, PREPARE_JOB
 from shared.settings import Settings
-from worker.tasks import run_step
+from worker.tasks import final_error, register_tasks, run_step
 
 
 class Retry(Exception):
@@ -102,3 +104,41 @@ def test_give_up_that_fails_is_logged_not_raised() -> None:
         failing(RuntimeError("x")),  # type: ignore[arg-type]
         on_give_up=broken,
     )
+
+
+def test_bad_input_ends_the_row_with_its_own_error() -> None:
+    given_up: list[BaseException] = []
+    error = CorruptImage("bad")
+    run_step(
+        FakeTask(),
+        ctx(),
+        1,
+        failing(error),  # type: ignore[arg-type]
+        on_give_up=lambda _c, e: given_up.append(e),
+    )
+    assert given_up == [error]
+
+
+def test_final_error_keeps_bad_input_and_wraps_the_rest() -> None:
+    bad = ObjectMissing("object 'x' is missing")
+    assert final_error(bad, "importing the dataset") is bad
+    wrapped = final_error(RuntimeError("boom"), "importing the dataset")
+    assert isinstance(wrapped, AttemptsExhausted)
+    assert wrapped.message == "importing the dataset failed: boom"
+
+
+def test_tasks_belong_to_their_own_app_only() -> None:
+    settings = Settings(redis_url="redis://127.0.0.1:1/0")
+    first = build_celery(settings)
+    register_tasks(first, ctx())
+    second = build_celery(settings)
+
+    @second.task(name=OCR_PAGE, shared=False)
+    def own(**_kwargs: object) -> str:
+        return "second"
+
+    assert second.tasks[OCR_PAGE].run() == "second"
+    assert PREPARE_JOB not in second.tasks
+    assert PREPARE_JOB in first.tasks
+    first.close()
+    second.close()
