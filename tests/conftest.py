@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from shared.db.migrate import upgrade
 from shared.settings import Settings
@@ -65,6 +66,21 @@ def pg_database_url(pg_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> Iterator[str]:
+    """The name of a migrated database nobody connects to, copied by ``own_pg_database_url``."""
+    with temporary_pg_database(pg_admin_url, "quire_template") as url:
+        yield str(make_url(url).database)
+
+
+@pytest.fixture
+def own_pg_database_url(pg_admin_url: str, pg_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test's own (a copy of the template, ~0.1 s):
+    for processes whose background passes (reclaim, reconcile) act on every row."""
+    with temporary_pg_database(pg_admin_url, "quire_own", template=pg_template) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'quire.db'}"
     upgrade(url)
@@ -80,9 +96,7 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         upgrade(url)
         yield url
         return
-    admin_url = str(request.getfixturevalue("pg_admin_url"))
-    with temporary_pg_database(admin_url, "quire_own") as url:
-        yield url
+    yield str(request.getfixturevalue("own_pg_database_url"))
 
 
 @pytest.fixture(params=["sqlite", "pg"])

@@ -14,17 +14,18 @@ from shared.db.migrate import upgrade
 
 @contextmanager
 def temporary_pg_database(
-    admin_url: str, prefix: str = "quire_test", migrated: bool = True
+    admin_url: str, prefix: str = "quire_test", migrated: bool = True, template: str | None = None
 ) -> Iterator[str]:
-    """A new database on ``admin_url``'s server, migrated unless told; dropped (forcibly)
-    on exit."""
+    """A new database on ``admin_url``'s server, migrated unless told, or a copy of the
+    database ``template`` (no one may be connected to it); dropped (forcibly) on exit."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        if migrated:
+        if migrated and template is None:
             upgrade(url)
         yield url
     finally:

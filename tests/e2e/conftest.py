@@ -32,13 +32,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.2) -> None:
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str | Callable[[], str],
+    step: float = 0.2,
+) -> None:
+    """Wait until ``predicate()``; ``what`` (or what it returns, asked at the timeout) says
+    what was awaited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    said = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout}s waiting for {said}")
 
 
 @dataclass
@@ -107,16 +115,18 @@ class Stack:
 
 @pytest.fixture
 def stack_env(
-    tmp_path: Path, pg_database_url: str, redis_url: str, s3_env: dict[str, str]
+    tmp_path: Path, own_pg_database_url: str, redis_url: str, s3_env: dict[str, str]
 ) -> dict[str, str]:
-    """Production-like settings: PostgreSQL, Redis, S3 (moto), short time limits."""
+    """Production-like settings: PostgreSQL (a database of the test's own, so no other
+    test's rows reach its workers' reclaim and reconcile passes), Redis, S3 (moto), short
+    time limits."""
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("QUIRE_")},
         **OFFLINE,
         **s3_env,
         "PYTHONUNBUFFERED": "1",
         "QUIRE_DATA_DIR": str(tmp_path / "data"),
-        "QUIRE_DATABASE_URL": pg_database_url,
+        "QUIRE_DATABASE_URL": own_pg_database_url,
         "QUIRE_REDIS_URL": redis_url,
         "QUIRE_TASK_SOFT_TIME_LIMIT": "20",
         "QUIRE_TASK_TIME_LIMIT": "30",
@@ -171,5 +181,5 @@ def poll_job(base: str, key: str, job_id: str, until: set[str], timeout: float =
         seen = httpx.get(f"{base}/v1/jobs/{job_id}", headers={"X-API-Key": key}).json()
         return seen.get("status") in until
 
-    wait_for(done, timeout, f"job {job_id} to reach {until} (last: {seen})", step=0.3)
+    wait_for(done, timeout, lambda: f"job {job_id} to reach {until} (last: {seen})", step=0.3)
     return seen

@@ -33,7 +33,7 @@ def poll(base: str, headers: dict[str, str], path: str, done: Any, timeout: floa
         seen = httpx.get(f"{base}{path}", headers=headers, timeout=10).json()
         return bool(done(seen))
 
-    wait_for(ready, timeout, f"{path} (last: {seen})", step=0.3)
+    wait_for(ready, timeout, lambda: f"{path} (last: {seen})", step=0.3)
     return seen
 
 
