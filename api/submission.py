@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
@@ -212,9 +212,19 @@ def create_job(
     return job
 
 
+class NamedFile(Protocol):
+    """What a job row records of its file."""
+
+    @property
+    def filename(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+
 def new_job(
     tenant: TenantRef,
-    upload: ReceivedFile,
+    upload: NamedFile,
     checked: CheckedUpload,
     options: SubmitOptions,
     *,

@@ -210,6 +210,16 @@ class CreateBatchIn(BaseModel):
     model: str | None = Field(None, max_length=400, description=MODEL_DESCRIPTION)
 
 
+class CreateJobIn(BaseModel):
+    """``POST /v1/jobs`` with an image, PDF or TIFF uploaded through ``/v1/uploads``."""
+
+    upload_id: str = Field(pattern=NO_NUL)
+    priority: str = Field("interactive", pattern="^(interactive|bulk)$")
+    callback_url: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = Field(None, max_length=400, description=MODEL_DESCRIPTION)
+
+
 class RetryFailedOut(BaseModel):
     """What ``retry-failed`` sent back to the queue."""
 

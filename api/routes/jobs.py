@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,26 +37,30 @@ from api.idempotency import (
 )
 from api.listing_filters import ListParams, ListParamsDep, newest_of_tenant
 from api.multipart_stream import FormLimits, ReceivedForm, receive_form
+from api.ownership import owned_row
 from api.pdf_export import PDF_MEDIA_TYPE, PDFA_HEADER, build_job_pdf, pdf_headers
 from api.rate_limit import RATE_LIMIT_HEADERS
 from api.submission import (
     SubmitOptions,
     check_upload,
     create_job,
+    options_from_json,
     parse_options,
     with_model_choice,
 )
+from api.upload_jobs import check_stored_upload, create_uploaded_job
 from shared import lifecycle
 from shared.corrections import corrected_texts
-from shared.db.models import Job, JobStatus, Page
+from shared.db.models import Job, JobStatus, Page, Upload
 from shared.db.session import transaction
-from shared.errors import NotFound
+from shared.errors import InvalidRequest, NotFound
 from shared.exporters import FORMATS, export
 from shared.exporters.pagexml import render_pages
 from shared.results import build_result
 from shared.schemas import (
     MODEL_DESCRIPTION,
     ON_DUPLICATE_DESCRIPTION,
+    CreateJobIn,
     ErrorInfo,
     JobList,
     JobOut,
@@ -114,10 +119,12 @@ SUBMIT_BODY = {
                         "model": {"type": "string", "description": MODEL_DESCRIPTION},
                     },
                 }
-            }
+            },
+            "application/json": {"schema": CreateJobIn.model_json_schema()},
         },
     }
 }
+UPLOAD_ROUTE = "POST /v1/jobs upload"
 
 
 def job_out(job: Job) -> JobOut:
@@ -171,14 +178,21 @@ async def submit_job(
     context: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobOut:
-    """Upload one file (multipart field `file`); the job is processed asynchronously.
+    """Upload one file (multipart field `file`), or name one sent through `/v1/uploads`
+    (JSON `upload_id`); the job is processed asynchronously.
 
     With an `Idempotency-Key`, the same request sent again answers with the same job
     (nothing is stored or queued twice); the key with another request is a 409.
     A file this tenant uploaded before follows `on_duplicate`: with `reuse` the answer is a
     new job already `succeeded`, its `duplicate_of` naming the earlier job; with `reject` a
-    409 `duplicate_upload` whose `duplicate_of` names it."""
+    409 `duplicate_upload` whose `duplicate_of` names it (not for an `upload_id`: the API
+    never reads that whole file)."""
     settings = context.settings
+    if request.headers.get("content-type", "").startswith("application/json"):
+        created, job = await submit_from_upload(request, context, tenant, idempotency_key)
+        answer_created(response, created, f"/v1/jobs/{job.id}")
+        _poll_headers(response, job, settings)
+        return job_out(job)
     form = await receive_form(request, FormLimits(max_file_bytes=settings.max_upload_bytes))
     try:
         options = parse_options(form.fields, settings)
@@ -227,6 +241,63 @@ def submit_upload(
             )
         )
         return made[0].id
+
+    created = create_once(context.sessions, claim, create)
+    if made and made[0].id == created.resource_id:
+        return created, made[0]
+    with transaction(context.sessions) as session:  # a replay: the job made the first time
+        return created, owned_job(session, tenant, created.resource_id)
+
+
+async def submit_from_upload(
+    request: Request, context: ApiContext, tenant: TenantRef, idempotency_key: str | None
+) -> tuple[Created, Job]:
+    """The JSON form of a submission: a job over a completed presigned upload."""
+    try:
+        body = CreateJobIn.model_validate_json(await request.body())
+    except ValidationError as e:
+        raise InvalidRequest(f"invalid job request: {e.errors()[0]['msg']}") from e
+    settings = context.settings
+    options = options_from_json(
+        body.priority, body.callback_url, body.metadata, settings, None, body.model
+    )
+    return await run_in_threadpool(
+        _submit_upload_id, context, tenant, body, options, idempotency_key
+    )
+
+
+def _submit_upload_id(
+    context: ApiContext,
+    tenant: TenantRef,
+    body: CreateJobIn,
+    options: SubmitOptions,
+    idempotency_key: str | None,
+) -> tuple[Created, Job]:
+    options = with_model_choice(options, context.sessions, tenant.id, context.settings)
+    with transaction(context.sessions) as session:
+        upload = owned_row(session, Upload, tenant, body.upload_id, "upload")
+        session.expunge(upload)
+    checked = check_stored_upload(upload, context.store, context.settings)
+    claim = make_claim(
+        tenant.id,
+        idempotency_key,
+        context.settings,
+        lambda: request_hash(UPLOAD_ROUTE, body.model_dump(mode="json")),
+    )
+    made: list[Job] = []
+
+    def create(c: IdempotencyClaim | None) -> str:
+        job = create_uploaded_job(
+            tenant=tenant,
+            upload=upload,
+            checked=checked,
+            options=options,
+            engine=context.engine,
+            tasks=context.tasks,
+            claim=c,
+        )
+        made.append(job)
+        return job.id
 
     created = create_once(context.sessions, claim, create)
     if made and made[0].id == created.resource_id:
