@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -271,6 +272,22 @@ class _Concatenated:
 
     def __exit__(self, *_exc: object) -> None:
         self._chunks.close()  # type: ignore[attr-defined]
+
+
+def presigned_origin(presigner: Presigner) -> str | None:
+    """The origin (``scheme://host[:port]``) of an S3 presigner's URLs, which a browser
+    must be allowed to reach; None for the API's own part route."""
+    if not isinstance(presigner, S3Presigner):
+        return None
+    try:
+        # Signed locally (no request): the same host and addressing style as real part URLs.
+        url = presigner.client.generate_presigned_url(
+            "put_object", {"Bucket": presigner.bucket, "Key": presigner.prefix + "probe"}, 60
+        )
+    except BotoCoreError:  # no credentials yet: the configured endpoint is the best guess
+        url = presigner.client.meta.endpoint_url
+    parts = urlsplit(str(url))
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def build_presigner(settings: Settings, store: ObjectStore) -> Presigner:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     max_presigned_upload_gb: int = Field(100, ge=1, description="Presigned upload size cap.")
     upload_part_mb: int = Field(64, ge=5, description="Part size of presigned uploads.")
     upload_url_expiry_seconds: int = Field(3600, ge=60)
+    ui_presigned_above_mb: int = Field(
+        32, ge=0, description="The web UI sends a single file larger than this presigned."
+    )
     archive_max_members: int = Field(100_000, ge=1, description="Members read per archive.")
     archive_max_member_mb: int = Field(200, ge=1, description="Uncompressed, per member.")
     archive_max_total_gb: int = Field(50, ge=1, description="Uncompressed, whole archive.")

@@ -10,23 +10,27 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from api.context import ApiContext
 from api.deps import identify
 from api.listing_filters import ListParams
+from api.presign import presigned_origin
 from api.routes.jobs import tenant_jobs
 from shared.db.models import Job, JobStatus
 from shared.db.session import transaction
 from shared.errors import QuireError
 from ui import actions, batches, docs, exports, live, review, upload, viewer
 from ui.rendering import COOKIE, COOKIE_PATH, HERE, api_context, current_session, page, refused
-from ui.security import UiHeaders, cross_site_reason, csrf_matches
+from ui.security import UiHeaders, cross_site_reason, csrf_matches, ui_headers
 from ui.sessions import end_session, start_session
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 def install_ui(app: FastAPI) -> None:
-    """Serve the UI under ``/ui``: its pages, its assets and its response headers."""
-    app.add_middleware(UiHeaders)
+    """Serve the UI under ``/ui``: its pages, its assets and its response headers (the
+    CSP lets pages reach the S3 endpoint that presigned uploads go to)."""
+    context: ApiContext = app.state.quire
+    app.add_middleware(UiHeaders, headers=ui_headers(presigned_origin(context.presigner)))
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(router)
     app.include_router(viewer.router)

@@ -10,25 +10,42 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UI_PREFIX = "/ui"
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
-HEADERS = {
-    "content-security-policy": CONTENT_SECURITY_POLICY,
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "x-frame-options": "DENY",
-    "cache-control": "no-store",
-}
+
+def content_security_policy(upload_origin: str | None = None) -> str:
+    """The UI's policy; ``upload_origin`` is where presigned parts go when that is not the
+    UI's own origin (the S3 endpoint), and the only other origin a page may connect to."""
+    connect = "'self'" if upload_origin is None else f"'self' {upload_origin}"
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        f"connect-src {connect}; font-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def ui_headers(upload_origin: str | None = None) -> dict[str, str]:
+    """The headers of every ``/ui`` response."""
+    return {
+        "content-security-policy": content_security_policy(upload_origin),
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+        "x-frame-options": "DENY",
+        "cache-control": "no-store",
+    }
+
+
+HEADERS = ui_headers()
 
 
 class UiHeaders:
-    """Adds ``HEADERS`` to every response under ``/ui`` (pages, assets and errors alike)."""
+    """Adds ``headers`` (``HEADERS`` unless given) to every response under ``/ui`` (pages,
+    assets and errors alike)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: dict[str, str] | None = None) -> None:
         self.app = app
+        self.headers = HEADERS if headers is None else headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -41,7 +58,7 @@ class UiHeaders:
                 held = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [
                     (name.encode(), value.encode())
-                    for name, value in HEADERS.items()
+                    for name, value in self.headers.items()
                     if name.encode() not in held
                 ]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -56,8 +57,35 @@ def s3_client(settings: Settings) -> Any:
         region_name=settings.s3_region,
         aws_access_key_id=settings.s3_access_key_id,
         aws_secret_access_key=settings.s3_secret_access_key,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
+        # SigV4 for presigned URLs too: S3 servers (moto among them) authenticate a browser's
+        # CORS preflight of a SigV2 URL as the OPTIONS request itself, and refuse it.
+        config=Config(
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            signature_version="s3v4",
+        ),
     )
+
+
+def browser_upload_cors(ui_origin: str) -> dict[str, Any]:
+    """The bucket CORS configuration that lets the web UI's pages (served at ``ui_origin``)
+    ``PUT`` presigned parts and read each part's ``ETag``, which completing the upload needs."""
+    parts = urlsplit(ui_origin)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    rule = {
+        "ID": "quire-ui-presigned-uploads",
+        "AllowedOrigins": [origin],
+        "AllowedMethods": ["PUT"],
+        "AllowedHeaders": ["Content-Type"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+    return {"CORSRules": [rule]}
+
+
+def allow_browser_uploads(client: Any, bucket: str, ui_origin: str) -> None:
+    """Set ``browser_upload_cors`` on the bucket (it replaces any CORS rules it had)."""
+    client.put_bucket_cors(Bucket=bucket, CORSConfiguration=browser_upload_cors(ui_origin))
 
 
 class S3ObjectStore:

@@ -1,9 +1,19 @@
 // Upload: files, a folder or an archive go to /ui/upload/{job|batch} with XHR (fetch reports
 // no upload progress); each upload shows its progress and the server's answer or error.
+// A single file larger than data-presigned-above goes presigned: /ui/uploads gives one URL
+// per part, each part is PUT there, /ui/uploads/{id}/complete joins them by their ETags,
+// then /ui/upload/{job|batch} makes the job or batch from the upload's id.
 const section = document.querySelector(".upload");
 const csrf = section.dataset.csrf;
+const presignedAbove = Number(section.dataset.presignedAbove);
 const list = document.getElementById("uploads");
 const ARCHIVES = /\.(zip|7z|rar|tar|tgz|tar\.(gz|bz2|xz|zst))$/i;
+
+class Refusal extends Error {
+  constructor(code, detail) {
+    super(`${code}: ${detail}`);
+  }
+}
 
 function row(label) {
   const item = document.createElement("li");
@@ -21,42 +31,116 @@ function row(label) {
   return { item, bar, state };
 }
 
+function accepted({ item, bar, state }, body) {
+  bar.value = 100;
+  item.classList.add("done");
+  item.dataset.kind = body.kind;
+  item.dataset.id = body.id;
+  state.textContent = body.kind === "batch" ? `batch of ${body.items} · ${body.status}` : `job · ${body.status}`;
+}
+
+function refused({ item, state }, text) {
+  item.classList.add("failed");
+  state.textContent = text;
+}
+
+function parsed(text) {
+  try { return JSON.parse(text); } catch { return {}; }
+}
+
 function send(kind, form, label) {
-  const { item, bar, state } = row(label);
+  const shown = row(label);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", `/ui/upload/${kind}`);
   xhr.setRequestHeader("X-CSRF-Token", csrf);
   xhr.upload.addEventListener("progress", (event) => {
-    if (event.lengthComputable) bar.value = (100 * event.loaded) / event.total;
+    if (event.lengthComputable) shown.bar.value = (100 * event.loaded) / event.total;
   });
   xhr.addEventListener("load", () => {
-    let body = {};
-    try { body = JSON.parse(xhr.responseText); } catch { body = {}; }
-    if (xhr.status >= 200 && xhr.status < 300) {
-      bar.value = 100;
-      item.classList.add("done");
-      item.dataset.kind = body.kind;
-      item.dataset.id = body.id;
-      state.textContent = body.kind === "batch" ? `batch of ${body.items} · ${body.status}` : `job · ${body.status}`;
-    } else {
-      item.classList.add("failed");
-      state.textContent = `${body.code || xhr.status}: ${body.detail || xhr.statusText}`;
-    }
+    const body = parsed(xhr.responseText);
+    if (xhr.status >= 200 && xhr.status < 300) accepted(shown, body);
+    else refused(shown, `${body.code || xhr.status}: ${body.detail || xhr.statusText}`);
   });
-  xhr.addEventListener("error", () => {
-    item.classList.add("failed");
-    state.textContent = "the upload was interrupted";
-  });
+  xhr.addEventListener("error", () => refused(shown, "the upload was interrupted"));
   xhr.send(form);
+}
+
+async function post(path, body) {
+  const answer = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify(body),
+  });
+  const json = parsed(await answer.text());
+  if (!answer.ok) throw new Refusal(json.code || answer.status, json.detail || answer.statusText);
+  return json;
+}
+
+// The store's refusal of a part: the API's problem document, or S3's XML <Error>.
+function storeRefusal(xhr) {
+  const json = parsed(xhr.responseText);
+  if (json.code) return new Refusal(json.code, json.detail);
+  const xml = new DOMParser().parseFromString(xhr.responseText || "<x/>", "application/xml");
+  const code = xml.querySelector("Error > Code");
+  const message = xml.querySelector("Error > Message");
+  return new Refusal(code ? code.textContent : xhr.status, message ? message.textContent : xhr.statusText);
+}
+
+function putPart(part, blob, progress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", part.url);
+    for (const [name, value] of Object.entries(part.headers || {})) xhr.setRequestHeader(name, value);
+    xhr.upload.addEventListener("progress", (event) => progress(event.loaded));
+    xhr.addEventListener("load", () => {
+      if (xhr.status < 200 || xhr.status >= 300) return reject(storeRefusal(xhr));
+      const etag = xhr.getResponseHeader("ETag");
+      if (!etag) return reject(new Refusal("no_etag", "the store hid the part's ETag (the bucket's CORS rule must expose ETag)"));
+      resolve(etag);
+    });
+    xhr.addEventListener("error", () => reject(new Refusal("interrupted", `part ${part.number} could not be sent (network or the bucket's CORS rule)`)));
+    xhr.send(blob);
+  });
+}
+
+async function sendPresigned(kind, file, label) {
+  const shown = row(label);
+  try {
+    const upload = await post("/ui/uploads", {
+      filename: label,
+      size_bytes: file.size,
+      content_type: file.type || "application/octet-stream",
+    });
+    const parts = [];
+    let sent = 0;
+    for (const part of upload.parts) {
+      const start = (part.number - 1) * upload.part_size;
+      const blob = file.slice(start, start + part.size);
+      const etag = await putPart(part, blob, (loaded) => {
+        shown.bar.value = (100 * (sent + loaded)) / file.size;
+      });
+      sent += part.size;
+      parts.push({ number: part.number, etag });
+    }
+    await post(`/ui/uploads/${upload.id}/complete`, { parts });
+    accepted(shown, await post(`/ui/upload/${kind}`, { upload_id: upload.id }));
+  } catch (error) {
+    refused(shown, error instanceof Refusal ? error.message : "the upload was interrupted");
+  }
 }
 
 function submit(files) {
   if (files.length === 0) return;
   const path = (f) => f.webkitRelativePath || f.relativePath || f.name;
   if (files.length === 1) {
+    const kind = ARCHIVES.test(files[0].name) ? "batch" : "job";
+    if (files[0].size > presignedAbove) {
+      sendPresigned(kind, files[0], path(files[0]));
+      return;
+    }
     const form = new FormData();
     form.append("file", files[0], path(files[0]));
-    send(ARCHIVES.test(files[0].name) ? "batch" : "job", form, path(files[0]));
+    send(kind, form, path(files[0]));
     return;
   }
   const form = new FormData();

@@ -20,6 +20,7 @@ module "data" {
   redis_node_type         = var.redis_node_type
   redis_replicas          = var.redis_replicas
   bucket_name             = var.bucket_name
+  ui_origins              = [var.public_base_url]
 }
 
 # The GPU Auto Scaling group runs both GPU services' tasks, one task per instance.

@@ -285,6 +285,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "store" {
   depends_on = [aws_s3_bucket_versioning.store]
 }
 
+# The web UI sends large files straight to the bucket with presigned PUTs: the browser needs
+# the UI's origin allowed for PUT and the ETag header exposed (completing the upload needs it).
+resource "aws_s3_bucket_cors_configuration" "store" {
+  count  = length(var.ui_origins) > 0 ? 1 : 0
+  bucket = aws_s3_bucket.store.id
+  cors_rule {
+    id              = "quire-ui-presigned-uploads"
+    allowed_origins = var.ui_origins
+    allowed_methods = ["PUT"]
+    allowed_headers = ["Content-Type"]
+    expose_headers  = ["ETag"]
+    max_age_seconds = 3600
+  }
+}
+
 data "aws_iam_policy_document" "store" {
   statement {
     sid     = "DenyInsecureTransport"

@@ -88,6 +88,12 @@ variable "bucket_name" {
   type        = string
 }
 
+variable "ui_origins" {
+  description = "Origins of the web UI (scheme://host[:port]) allowed to PUT presigned parts to the bucket; empty: no CORS rule."
+  type        = list(string)
+  default     = []
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days before an overwritten or deleted object version is removed."
   type        = number
