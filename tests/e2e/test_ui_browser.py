@@ -25,8 +25,9 @@ from shared.db.models import Page
 from shared.db.session import build_engine, build_sessionmaker, transaction
 from shared.settings import Settings
 from shared.storage import build_store
+from shared.storage.s3 import allow_browser_uploads
 from tests.conftest import service_missing
-from tests.e2e.conftest import REPO, Stack, free_port, issue_key, poll_job
+from tests.e2e.conftest import REPO, Stack, free_port, issue_key, poll_job, wait_for
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("QUIRE_CHROMIUM", "/usr/bin/chromium")
@@ -422,4 +423,65 @@ def test_cancel_and_delete_from_the_jobs_page(stack: Stack, api_key: str, browse
     page.click(".filters button")
     page.wait_for_url(f"{stack.url}/ui/?status=canceled")
     assert console.errors == []
+    context.close()
+
+
+def test_a_large_file_goes_presigned_to_the_bucket(
+    stack: Stack, api_key: str, browser: Any, s3_client: Any, s3_bucket: str, tmp_path: Path
+) -> None:
+    """With the threshold at 0 every single file is "large": an image and an archive go from
+    the browser straight to the bucket (moto, another origin: CSP and CORS both in play),
+    become a job and a batch that succeed; a refusal after the parts are sent is shown."""
+    stack.env["QUIRE_UI_PRESIGNED_ABOVE_MB"] = "0"
+    allow_browser_uploads(s3_client, s3_bucket, stack.url)
+    endpoint = stack.env["QUIRE_S3_ENDPOINT_URL"]
+    context, page, console = start(stack, browser)
+    to_bucket: list[str] = []
+    page.on("request", lambda r: r.method == "PUT" and to_bucket.append(r.url))
+    sign_in(stack, page, api_key)
+    page.goto(f"{stack.url}/ui/upload")
+    assert f"connect-src 'self' {endpoint};" in page.evaluate(
+        "async () => (await fetch('/ui/upload')).headers.get('content-security-policy')"
+    )
+
+    scan = tmp_path / "big-scan.png"
+    scan.write_bytes(letter_png("sent in parts"))
+    page.set_input_files("#pick-files", str(scan))
+    done = page.locator(".upload-row.done")
+    done.first.wait_for()
+    assert "job" in done.first.inner_text()
+    job_id = done.first.get_attribute("data-id")
+    assert len(to_bucket) == 1 and to_bucket[0].startswith(f"{endpoint}/{s3_bucket}/")
+    headers = {"X-API-Key": api_key}
+    assert poll_job(stack.url, api_key, str(job_id), {"succeeded", "failed"})["status"] == (
+        "succeeded"
+    )
+
+    archive = tmp_path / "box.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("letters/one.png", letter_png("first letter"))
+        out.writestr("letters/two.png", letter_png("second letter"))
+    page.set_input_files("#pick-files", str(archive))
+    page.wait_for_function("() => document.querySelectorAll('.upload-row.done').length === 2")
+    row = page.locator(".upload-row.done").first
+    assert "batch" in row.inner_text() and len(to_bucket) == 2
+    batch_id = row.get_attribute("data-id")
+
+    def batch_finished() -> bool:
+        status = httpx.get(f"{stack.url}/v1/batches/{batch_id}", headers=headers).json()
+        return str(status["status"]) in ("succeeded", "failed", "partial")
+
+    wait_for(batch_finished, 120, f"batch {batch_id} to finish")
+    batch = httpx.get(f"{stack.url}/v1/batches/{batch_id}", headers=headers).json()
+    assert batch["status"] == "succeeded" and batch["jobs"]["succeeded"] == 2, batch
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a scan")
+    page.set_input_files("#pick-files", str(text))
+    failed = page.locator(".upload-row.failed")
+    failed.wait_for()
+    # Sent to the bucket, then refused by POST /v1/jobs: the API's code and message.
+    assert "unsupported_media_type: the file is not a supported type" in failed.inner_text()
+    assert len(to_bucket) == 3
+    assert len(console.errors) == 1 and "415" in console.errors[0], console.errors
     context.close()
