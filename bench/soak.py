@@ -63,7 +63,10 @@ class SoakConfig:
     warmup: int = 500  # pages before the RSS baseline is taken
     rss_bound: float = 0.10  # RSS growth allowed from the baseline to the end
     sample_seconds: float = 5.0
-    fd_slack: int = 0  # fds the late run may hold over the early one (a pool filling up)
+    # fds the late run may hold over the early one: the GPU worker's Redis and database pools
+    # each open one more connection the first time its threads overlap that much, at any
+    # point of a run; a leak keeps climbing past this.
+    fd_slack: int = 2
     in_flight: int = 40  # pages submitted but not ended, at most
     drain_seconds: float = 300.0
 
@@ -583,7 +586,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500, help="pages before the baseline")
     parser.add_argument("--rss-bound", type=float, default=0.10)
     parser.add_argument("--sample-seconds", type=float, default=5.0)
-    parser.add_argument("--fd-slack", type=int, default=0, help="fds a process may gain")
+    parser.add_argument(
+        "--fd-slack", type=int, default=SoakConfig.fd_slack, help="fds a process may gain"
+    )
     parser.add_argument("--out", type=Path, default=Path(".quire/soak"))
     parser.add_argument("--replot", action="store_true", help="plot --out's samples again")
     args = parser.parse_args()
