@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -225,21 +225,35 @@ def submit_upload(
         context.settings,
         lambda: request_hash(SUBMIT_ROUTE, form.fields, [upload]),
     )
+    return job_once(
+        context,
+        tenant,
+        claim,
+        lambda c: create_job(
+            tenant=tenant,
+            upload=upload,
+            checked=checked,
+            options=options,
+            store=context.store,
+            engine=context.engine,
+            tasks=context.tasks,
+            claim=c,
+        ),
+    )
+
+
+def job_once(
+    context: ApiContext,
+    tenant: TenantRef,
+    claim: IdempotencyClaim | None,
+    make: Callable[[IdempotencyClaim | None], Job],
+) -> tuple[Created, Job]:
+    """The job ``make`` inserts, once per idempotency claim; a replay answers the job made
+    the first time."""
     made: list[Job] = []
 
     def create(c: IdempotencyClaim | None) -> str:
-        made.append(
-            create_job(
-                tenant=tenant,
-                upload=upload,
-                checked=checked,
-                options=options,
-                store=context.store,
-                engine=context.engine,
-                tasks=context.tasks,
-                claim=c,
-            )
-        )
+        made.append(make(c))
         return made[0].id
 
     created = create_once(context.sessions, claim, create)
@@ -284,10 +298,11 @@ def _submit_upload_id(
         context.settings,
         lambda: request_hash(UPLOAD_ROUTE, body.model_dump(mode="json")),
     )
-    made: list[Job] = []
-
-    def create(c: IdempotencyClaim | None) -> str:
-        job = create_uploaded_job(
+    return job_once(
+        context,
+        tenant,
+        claim,
+        lambda c: create_uploaded_job(
             tenant=tenant,
             upload=upload,
             checked=checked,
@@ -295,15 +310,8 @@ def _submit_upload_id(
             engine=context.engine,
             tasks=context.tasks,
             claim=c,
-        )
-        made.append(job)
-        return job.id
-
-    created = create_once(context.sessions, claim, create)
-    if made and made[0].id == created.resource_id:
-        return created, made[0]
-    with transaction(context.sessions) as session:  # a replay: the job made the first time
-        return created, owned_job(session, tenant, created.resource_id)
+        ),
+    )
 
 
 @router.get("", response_model=JobList, responses=PROBLEMS, summary="List jobs")
