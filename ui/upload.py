@@ -18,18 +18,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from api.context import ApiContext
-from api.deps import admit_submission, check_scope
+from api.deps import admit_submission
 from api.presign import LocalPresigner
 from api.routes import batches, jobs, uploads
 from shared.db.session import transaction
 from shared.errors import InvalidRequest
-from shared.key_scopes import KeyScope
 from shared.schemas import CompleteUploadIn, CreateUploadIn, UploadOut
 from ui.rendering import acting_session, api_context, current_session, page
-from ui.security import cross_site_reason, csrf_matches
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-CSRF_HEADER = "x-csrf-token"
 MIB = 1024 * 1024
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -47,15 +44,9 @@ async def upload_page(request: Request) -> Response:
 async def upload(request: Request, kind: Literal["job", "batch"]) -> Response:
     """The multipart body the API takes (`file` for a job or an archive, repeated `files`
     for several documents), sent by the page with its CSRF token in a header."""
-    reason = cross_site_reason(request)
-    if reason is not None:
-        return JSONResponse({"code": "forbidden", "detail": f"{reason} cannot upload"}, 403)
-    current = await current_session(request)
-    if current is None:
-        return JSONResponse({"code": "unauthorized", "detail": "sign in again"}, 401)
-    if not csrf_matches(current.csrf_token, request.headers.get(CSRF_HEADER)):
-        return JSONResponse({"code": "forbidden", "detail": "the CSRF token is wrong"}, 403)
-    check_scope(current.caller, KeyScope.SUBMIT)
+    current = await acting_session(request, "upload")
+    if isinstance(current, JSONResponse):
+        return current
     context = api_context(request)
     tenant = current.caller.tenant
     await admit_submission(context, tenant)
