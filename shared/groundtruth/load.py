@@ -8,7 +8,10 @@ height. Problems carry stable codes:
 
 - per file (nothing of it imports): ``unreadable_xml``, ``malformed_xml``, ``unsafe_xml``,
   ``unknown_format``, ``unsupported_unit``, ``multiple_pages``, ``missing_image``,
-  ``unreadable_image``, ``image_size_mismatch``, ``no_lines``;
+  ``unreadable_image``, ``image_size_mismatch``, ``no_lines``, ``duplicate_image`` (a
+  second file for an image already imported, as sets that ship each page as both PAGE XML
+  and ALTO do: the first file in path order is kept, so a page never counts twice nor lands
+  on both sides of a split);
 - per line (the page imports without it): ``empty_line``, ``zero_area_line``,
   ``invalid_coords``, ``duplicate_line_id`` (the first line with the id is kept).
 """
@@ -83,11 +86,17 @@ def scan_ground_truth(
     """
     images = ImageFinder(image_dirs)
     scan = GtScan()
+    imported: dict[Path, Path] = {}  # each image's file, resolved, to the file imported for it
     for xml_path in ground_truth_files(paths):
         try:
             page, problems = import_page(xml_path, images)
         except GroundTruthError as e:
             scan.problems.append(GtProblem(xml_path, e.code, e.message))
+            continue
+        first = imported.setdefault(page.image.resolve(), xml_path)
+        if first != xml_path:
+            message = f"its image {page.image.name} is already imported from {first}"
+            scan.problems.append(GtProblem(xml_path, "duplicate_image", message))
             continue
         if max_pixels is not None and page.width * page.height > max_pixels:
             size = f"{page.width}x{page.height}"

@@ -418,8 +418,9 @@ def test_every_bad_file_gets_its_code_while_the_others_import(tmp_path: Path) ->
         "i_no_textline.xml": page_xml(""),
         "j_two_pages.xml": alto_xml(alto_line("l", (1, 1, 9, 9), strings("x")), pages=2),
         "k_page_2099.xml": page_xml(good, version="2099-01-01"),
-        "z_good.xml": alto_xml(alto_line("l", (10, 10, 50, 20), strings("aussi"))),
+        "z_good.xml": alto_xml(alto_line("l", (10, 10, 50, 20), strings("aussi")), image="z.png"),
     }
+    write_image(tmp_path / "z.png")
     for name, text in files.items():
         write(tmp_path / name, text)
     scan = scan_ground_truth([tmp_path])
@@ -470,6 +471,31 @@ def test_scan_with_alto_and_jpg_side_by_side(tmp_path: Path) -> None:
     assert [page.lines[0].text for page in scan.pages] == ["page a", "page b", "page c"]
 
 
+def test_a_page_given_as_both_alto_and_page_xml_imports_once(tmp_path: Path) -> None:
+    # HTR-United sets often ship data/<doc>/alto/ and data/<doc>/page/ for the same images.
+    for name in ["a", "b"]:
+        write_image(tmp_path / "set" / "images" / f"{name}.jpg")
+        lines = alto_line("l", (10, 10, 50, 20), strings(f"page {name}"))
+        write(tmp_path / "set" / "alto" / f"{name}.xml", alto_xml(lines, image=f"{name}.jpg"))
+        body = region("r", page_line("l", "10,10 60,10 60,30 10,30", f"page {name}"))
+        write(tmp_path / "set" / "page" / f"{name}.xml", page_xml(body, image=f"{name}.jpg"))
+    write_image(tmp_path / "set" / "images" / "c.jpg")
+    body = region("r", page_line("l", "10,10 60,10 60,30 10,30", "page c"))
+    write(tmp_path / "set" / "page" / "c.xml", page_xml(body, image="c.jpg"))
+
+    scan = scan_ground_truth([tmp_path / "set"])
+
+    assert [p.source.relative_to(tmp_path / "set").as_posix() for p in scan.pages] == [
+        "alto/a.xml",
+        "alto/b.xml",
+        "page/c.xml",
+    ]
+    duplicates = [p for p in scan.problems if p.code == "duplicate_image"]
+    assert [p.path.name for p in duplicates] == ["a.xml", "b.xml"]
+    assert all("alto" in p.message for p in duplicates)
+    assert dataset_stats(scan)["lines"] == 3
+
+
 @pytest.mark.parametrize(
     ("named", "stored", "xml_at"),
     [
@@ -515,10 +541,13 @@ def test_round_trip_through_the_page_and_alto_exporters(tmp_path: Path) -> None:
     write_image(tmp_path / "scan.png", (300, 200))
     write(tmp_path / "scan.page.xml", pagexml_exporter.render_pages(result, "scan.png")[0])
     write(tmp_path / "scan.alto.xml", alto_exporter.render(result, "scan.png"))
-    scan = scan_ground_truth([tmp_path])
-    assert scan.problems == []
-    assert [page.format for page in scan.pages] == ["alto-4", "page-2019-07-15"]
-    for page in scan.pages:
+    # One image, two files: each file is scanned on its own (together, the second would be a
+    # duplicate_image).
+    scans = [scan_ground_truth([tmp_path / f"scan.{kind}.xml"]) for kind in ("alto", "page")]
+    assert [scan.problems for scan in scans] == [[], []]
+    pages = [page for scan in scans for page in scan.pages]
+    assert [page.format for page in pages] == ["alto-4", "page-2019-07-15"]
+    for page in pages:
         assert page.image == tmp_path / "scan.png"
         assert [(line.bbox, line.text) for line in page.lines] == [
             ((12, 20, 240, 48), "Le 3 mars 1851,"),
