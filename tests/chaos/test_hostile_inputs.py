@@ -197,7 +197,8 @@ def form_cases(receiver_url: str) -> list[Case]:
         Case("metadata over 16 KiB", "jobs", bad_form, good,
              {"metadata": '{"k": "' + "x" * 17_000 + '"}'}),
         Case("no file part", "jobs", bad_form, [("priority", (None, "bulk"))]),  # type: ignore[list-item]
-        Case("JSON instead of multipart", "jobs", refused(415, "unsupported_media_type"),
+        # JSON is the presigned form (an upload_id); a file inside it is not a request.
+        Case("JSON with a file instead of an upload_id", "jobs", refused(422, "invalid_request"),
              json={"file": "aGVsbG8="}),
         Case("callback_url ftp://", "jobs", refused(422, "callback_url_refused"), good,
              {"callback_url": "ftp://example.com/hook"}),
