@@ -15,7 +15,15 @@ from bench.printed_pages import (
     generate_pages,
     wrap,
 )
-from bench.printed_vs_tesseract import EngineSpec, Tally, parse_engine, rotated, summary_table
+from bench.printed_vs_tesseract import (
+    EngineSpec,
+    Tally,
+    corrected_linn,
+    parse_engine,
+    rotated,
+    summary_table,
+)
+from tests.conftest import FIXTURES
 
 # Low resolution keeps these fast; the layout is the same at 300 dpi.
 SMALL = (
@@ -112,3 +120,19 @@ def test_tally_pools_counts_and_summary_compares_with_tesseract() -> None:
     assert tesseract.per_page == {"p1": 5 / 9, "p2": 0.0}
     table = summary_table({"tesseract": tesseract, "mixed": quire})
     assert "| mixed | 2 | 7.14 % | 75.00 % | 75.00 % | 1.00 | 1.00 | 1.000 | 4.00 |" in table
+
+
+def test_linn_errata_correct_the_shipped_transcript() -> None:
+    shipped = (FIXTURES / "ocrmypdf_linn.txt").read_text(encoding="utf-8")
+    corrected = corrected_linn(shipped)
+    assert corrected.count("\u2022 ") == 19  # bullets, which the shipped file reads as "0 "
+    assert "\n0 " not in corrected
+    assert "8 MHz" in corrected and "FOOTSWITCH" in corrected and "or defeated" in corrected
+    heading = corrected.index("Additional Features")
+    assert heading < corrected.index("\u2022 Simple, easy")
+    assert corrected.count("Additional Features") == 1
+
+
+def test_linn_errata_fail_loudly_when_the_transcript_changes() -> None:
+    with pytest.raises(ValueError, match="not found"):
+        corrected_linn("a transcript without any of the mistakes")
