@@ -18,8 +18,8 @@ CPU time; Tesseract: its child's, from getrusage(RUSAGE_CHILDREN)).
 Engine variants are ``NAME:key=value,...`` on ``ppocr`` or ``mixed``: ``threads`` (ONNX Runtime
 intra-op threads, 0 = its default), ``spin`` (0/1, idle threads spin), ``batch`` (recognizer
 batch size), ``side`` and ``limit`` (the detector's det_limit_side_len and det_limit_type),
-``words`` (0/1, the word-list repair of printed words). Other engine names run as the
-worker builds them.
+``words`` (0/1, the word-list repair of printed words), ``rec`` (``v6`` or ``v5``: PP-OCRv6
+small or PP-OCRv5 mobile recognizer). Other engine names run as the worker builds them.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from shared.settings import Settings
 from shared.textnorm import normalize_text
 from training.evaluation.metrics import Ratio, bag_overlap, edit_distance, words
 from worker.engines.base import OcrEngine
+from worker.engines.ppocr import RecognizerModel
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 TESSERACT_ARGS = ("stdout", "--psm", "3", "-l", "eng")
@@ -67,7 +68,8 @@ LINN_ERRATA: tuple[tuple[str, str], ...] = (
     ("\n0 Simple, easy", "\nAdditional Features\n0 Simple, easy"),
 )
 _BULLET = re.compile(r"^0 (?=[A-Z])", re.M)
-VARIANT_KEYS = {"threads", "spin", "batch", "side", "limit", "words"}
+RECOGNIZERS: dict[str, RecognizerModel] = {"v6": "ppocrv6-small", "v5": "ppocrv5-mobile"}
+VARIANT_KEYS = {"threads", "spin", "batch", "side", "limit", "words", "rec"}
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,10 @@ def build_quire(spec: EngineSpec, settings: Settings) -> OcrEngine:
     )
     words = default_word_list() if o.get("words", "1") == "1" else None
     cache = settings.data_dir / "engine-cache"
-    ppocr = build_ppocr_engine(cache, detection, settings.ppocr_min_confidence, runtime, words)
+    recognizer = RECOGNIZERS[o.get("rec", "v6")]
+    ppocr = build_ppocr_engine(
+        cache, detection, settings.ppocr_min_confidence, runtime, words, recognizer
+    )
     return ppocr if spec.name == "ppocr" else _mixed_over(ppocr, settings)
 
 

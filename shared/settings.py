@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -131,6 +132,10 @@ class Settings(BaseSettings):
     ppocr_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     ppocr_threads: int = Field(
         1, ge=0, le=256, description="PP-OCR: ONNX Runtime threads per model; 0 = one per core."
+    )
+    ppocr_recognizer: Literal["ppocrv6-small", "ppocrv5-mobile"] = Field(
+        "ppocrv6-small",
+        description="PP-OCR's recognizer: PP-OCRv6 small (rapidocr wheel) or PP-OCRv5 mobile.",
     )
     ppocr_word_list: bool = Field(
         True, description="PP-OCR: repair printed words against quire's English word list."

@@ -30,7 +30,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcrEngine]:
 
 
 def test_the_default_mixed_engine_keeps_ppocr_on_print(mixed: OcrEngine) -> None:
-    assert mixed.recognizer.name.startswith("ppocrv5-rec@")  # the default is `mixed`
+    assert mixed.recognizer.name.startswith("ppocrv6-small-rec@")  # the default is `mixed`
     assert "|quire-htr-crnn@sha256:" in mixed.recognizer.name
     assert read(mixed, "ocrmypdf_crom.png") == "Covfefe is a perfectly cromulent word."
 
@@ -138,3 +138,18 @@ def test_threads_and_word_list_come_from_settings(
         assert options.intra_op_num_threads == threads
     crom = "Covfefe is a perfectly cromulent word."
     assert read(engine, "ocrmypdf_crom.png") == crom  # "Covfefe" is no word: left as read
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [("ppocrv6-small", "ppocrv6-small-rec@rapidocr-3.10.0"), ("ppocrv5-mobile", "ppocrv5-rec@")],
+)
+def test_either_recognizer_loads_by_setting_and_reads_print(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, name: str
+) -> None:
+    monkeypatch.setenv("QUIRE_PPOCR_RECOGNIZER", model)
+    engine = build_engine(Settings(engine="ppocr", data_dir=tmp_path))
+    assert engine.recognizer.name.startswith(name)
+    assert read(engine, "ocrmypdf_crom.png") == "Covfefe is a perfectly cromulent word."
+    recognizer = engine.recognizer._model  # type: ignore[attr-defined]
+    assert recognizer.session.get_outputs()[0].shape[-1] == len(recognizer.postprocess_op.character)

